@@ -1,1 +1,269 @@
-/* SPDX-License-Identifier: BSD-2-Clause */
+/* SPDX-License-Identifier: BSD-2-Clause
+ * dnsd's entry point: command line, configuration, signals, the pid file, and the loop.
+ * Exit codes: 0 clean shutdown, 1 runtime failure (e.g. a port in use), 2 bad usage,
+ * configuration or zone file. Only this file may exit. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "dnsd/error.h"
+#include "dnsd/names.h"
+#include "dnsd/version.h"
+#include "config.h"
+#include "daemon.h"
+#include "log.h"
+
+enum {
+    EXIT_RUNTIME = 1,
+    EXIT_CONFIG = 2,
+};
+
+enum {
+    OPT_LISTEN = 256,
+    OPT_API,
+    OPT_DOMAIN,
+    OPT_ZONES,
+    OPT_LOG_LEVEL,
+    OPT_PID_FILE,
+    OPT_VERSION,
+};
+
+struct signals {
+    uv_signal_t term, intr, hup;
+    struct daemon *daemon; /* borrowed; NULL once stopping */
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: dnsd [-c FILE] [--listen ADDR:PORT]... [--api unix:PATH|tcp:ADDR:PORT]...\n"
+            "            [--domain NAME] [--zones DIR] [--log-level LEVEL] [--pid-file FILE]\n"
+            "            [--version] [--help]\n"
+            "\n"
+            "DNS-based service discovery: an authoritative DNS server for the services\n"
+            "registered through its HTTP/JSON API.\n"
+            "\n"
+            "  -c, --config FILE    read a libconfig file (see dnsd.conf.sample)\n"
+            "  --listen ADDR:PORT   DNS address, UDP and TCP; IPv6 as [ADDR]:PORT; repeatable\n"
+            "                       (default 127.0.0.1:%d and [::1]:%d)\n"
+            "  --api ENDPOINT       registration API, unix:PATH or tcp:ADDR:PORT; repeatable\n"
+            "                       (default unix:%s)\n"
+            "  --domain NAME        service domain (default %s)\n"
+            "  --zones DIR          directory of *.zone files (default /etc/dnsd/zones)\n"
+            "  --log-level LEVEL    error, warn, info or debug (default info)\n"
+            "  --pid-file FILE      write the process id to FILE while running\n"
+            "  --version            print the version and exit\n"
+            "  -h, --help           print this help and exit\n"
+            "\n"
+            "Signals: SIGTERM/SIGINT shut down cleanly, SIGHUP reloads the zone files.\n",
+            DNSD_DEFAULT_DNS_PORT, DNSD_DEFAULT_DNS_PORT, DNSD_DEFAULT_API_SOCKET,
+            DNSD_DEFAULT_DOMAIN);
+}
+
+/* Command-line flags win over the file: collect them, then apply after loading it. */
+struct flags {
+    const char *config_file;
+    struct config_listen listen[CONFIG_MAX_LISTEN];
+    size_t n_listen;
+    struct config_api api[CONFIG_MAX_API];
+    size_t n_api;
+    const char *domain;
+    const char *zones;
+    const char *log_level;
+    const char *pid_file;
+};
+
+static int parse_flags(int argc, char **argv, struct flags *f)
+{
+    static const struct option options[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"listen", required_argument, NULL, OPT_LISTEN},
+        {"api", required_argument, NULL, OPT_API},
+        {"domain", required_argument, NULL, OPT_DOMAIN},
+        {"zones", required_argument, NULL, OPT_ZONES},
+        {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+        {"pid-file", required_argument, NULL, OPT_PID_FILE},
+        {"version", no_argument, NULL, OPT_VERSION},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int opt;
+    while ((opt = getopt_long(argc, argv, "c:h", options, NULL)) != -1) {
+        switch (opt) {
+        case 'c':
+            f->config_file = optarg;
+            break;
+        case OPT_LISTEN:
+            if (f->n_listen == CONFIG_MAX_LISTEN) {
+                fprintf(stderr, "dnsd: at most %d --listen addresses\n", CONFIG_MAX_LISTEN);
+                return EXIT_CONFIG;
+            }
+            if (config_parse_listen(optarg, &f->listen[f->n_listen++]) != 0) {
+                fprintf(stderr, "dnsd: --listen %s: expected ADDR:PORT or [ADDR]:PORT\n",
+                        optarg);
+                return EXIT_CONFIG;
+            }
+            break;
+        case OPT_API:
+            if (f->n_api == CONFIG_MAX_API) {
+                fprintf(stderr, "dnsd: at most %d --api endpoints\n", CONFIG_MAX_API);
+                return EXIT_CONFIG;
+            }
+            if (config_parse_api(optarg, &f->api[f->n_api++]) != 0) {
+                fprintf(stderr, "dnsd: --api %s: expected unix:PATH or tcp:ADDR:PORT\n",
+                        optarg);
+                return EXIT_CONFIG;
+            }
+            break;
+        case OPT_DOMAIN:
+            f->domain = optarg;
+            break;
+        case OPT_ZONES:
+            f->zones = optarg;
+            break;
+        case OPT_LOG_LEVEL:
+            f->log_level = optarg;
+            break;
+        case OPT_PID_FILE:
+            f->pid_file = optarg;
+            break;
+        case OPT_VERSION:
+            printf("dnsd %s\n", DNSD_VERSION);
+            exit(0);
+        case 'h':
+            usage(stdout);
+            exit(0);
+        default:
+            fprintf(stderr, "see 'dnsd --help'\n");
+            return EXIT_CONFIG;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "dnsd: unexpected argument '%s'; see 'dnsd --help'\n", argv[optind]);
+        return EXIT_CONFIG;
+    }
+    return 0;
+}
+
+static int apply_flags(const struct flags *f, struct dnsd_config *cfg)
+{
+    if (f->n_listen > 0) {
+        memcpy(cfg->listen, f->listen, f->n_listen * sizeof(f->listen[0]));
+        cfg->n_listen = f->n_listen;
+    }
+    if (f->n_api > 0) {
+        memcpy(cfg->api, f->api, f->n_api * sizeof(f->api[0]));
+        cfg->n_api = f->n_api;
+    }
+    if (f->domain &&
+        config_normalize_domain(f->domain, cfg->domain, sizeof(cfg->domain)) != 0) {
+        fprintf(stderr, "dnsd: --domain %s: not a valid domain name\n", f->domain);
+        return EXIT_CONFIG;
+    }
+    if (f->zones) {
+        snprintf(cfg->zones_dir, sizeof(cfg->zones_dir), "%s", f->zones);
+        cfg->zones_dir_set = true;
+    }
+    if (f->log_level && log_parse_level(f->log_level, &cfg->log_level) != 0) {
+        fprintf(stderr, "dnsd: --log-level %s: expected error, warn, info or debug\n",
+                f->log_level);
+        return EXIT_CONFIG;
+    }
+    if (f->pid_file)
+        snprintf(cfg->pid_file, sizeof(cfg->pid_file), "%s", f->pid_file);
+    return 0;
+}
+
+static void on_stop_signal(uv_signal_t *handle, int signum)
+{
+    struct signals *sig = handle->data;
+    if (sig->daemon == NULL)
+        return;
+    log_info("main", "%s: shutting down", strsignal(signum));
+    daemon_stop(sig->daemon);
+    sig->daemon = NULL;
+    uv_close((uv_handle_t *)&sig->term, NULL);
+    uv_close((uv_handle_t *)&sig->intr, NULL);
+    uv_close((uv_handle_t *)&sig->hup, NULL);
+}
+
+static void on_hup(uv_signal_t *handle, int signum)
+{
+    struct signals *sig = handle->data;
+    char err[CONFIG_ERR_LEN];
+    (void)signum;
+    if (sig->daemon && daemon_reload(sig->daemon, err, sizeof(err)) != 0)
+        log_error("zones", "reload failed, still serving the previous zones: %s", err);
+}
+
+static int write_pid_file(const char *path)
+{
+    FILE *fp = fopen(path, "w");
+    if (fp == NULL)
+        return -errno;
+    fprintf(fp, "%ld\n", (long)getpid());
+    return fclose(fp) == 0 ? 0 : -errno;
+}
+
+int main(int argc, char **argv)
+{
+    struct flags flags = {0};
+    int rc = parse_flags(argc, argv, &flags);
+    if (rc != 0)
+        return rc;
+
+    struct dnsd_config cfg;
+    char err[CONFIG_ERR_LEN];
+    config_init_defaults(&cfg);
+    if (flags.config_file && config_load_file(flags.config_file, &cfg, err, sizeof(err)) != 0) {
+        fprintf(stderr, "dnsd: %s\n", err);
+        return EXIT_CONFIG;
+    }
+    rc = apply_flags(&flags, &cfg);
+    if (rc != 0)
+        return rc;
+    if (config_validate(&cfg, err, sizeof(err)) != 0) {
+        fprintf(stderr, "dnsd: %s\n", err);
+        return EXIT_CONFIG;
+    }
+    log_set_level(cfg.log_level);
+    /* A client that goes away mid-answer must not kill the server. */
+    signal(SIGPIPE, SIG_IGN);
+
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct signals sig = {0};
+    enum daemon_failure why;
+    rc = daemon_start(&loop, &cfg, &sig.daemon, &why, err, sizeof(err));
+    if (rc != 0) {
+        log_error("main", "cannot start: %s", err);
+        uv_run(&loop, UV_RUN_DEFAULT); /* let the partly started servers close */
+        uv_loop_close(&loop);
+        return why == DAEMON_FAILED_CONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
+    }
+    if (cfg.pid_file[0] && (rc = write_pid_file(cfg.pid_file)) != 0)
+        log_warn("main", "cannot write pid file %s: %s", cfg.pid_file, dnsd_strerror(rc));
+
+    uv_signal_init(&loop, &sig.term);
+    uv_signal_init(&loop, &sig.intr);
+    uv_signal_init(&loop, &sig.hup);
+    sig.term.data = sig.intr.data = sig.hup.data = &sig;
+    uv_signal_start(&sig.term, on_stop_signal, SIGTERM);
+    uv_signal_start(&sig.intr, on_stop_signal, SIGINT);
+    uv_signal_start(&sig.hup, on_hup, SIGHUP);
+    log_info("main", "dnsd %s ready", DNSD_VERSION);
+
+    uv_run(&loop, UV_RUN_DEFAULT);
+    if (cfg.pid_file[0])
+        unlink(cfg.pid_file);
+    rc = uv_loop_close(&loop);
+    if (rc != 0)
+        log_warn("main", "loop closed with handles still open: %s", uv_strerror(rc));
+    log_info("main", "stopped");
+    return 0;
+}

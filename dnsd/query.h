@@ -34,7 +34,7 @@ void query_ctx_free(struct query_ctx *ctx);
  * *resp_len is 0 when nothing must be sent (a response packet, or fewer than 12 bytes).
  * Over UDP the response fits the client's size (512 without EDNS); over TCP it may be up
  * to 65535 bytes. Internal failures become SERVFAIL.
- * Returns: 0 always with *resp/*resp_len set (kept int for future error reporting). */
+ * Returns: 0 always with *resp and *resp_len set (kept int for future error reporting). */
 int query_answer(struct query_ctx *ctx, const struct zonestore *zs, const struct answers *ans,
                  const uint8_t *req, size_t req_len, enum query_transport transport,
                  uint64_t now_ms, const uint8_t **resp, size_t *resp_len);

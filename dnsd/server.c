@@ -1,1 +1,469 @@
-/* SPDX-License-Identifier: BSD-2-Clause */
+/* SPDX-License-Identifier: BSD-2-Clause
+ * DNS over UDP and TCP on libuv. Receives a message, asks query.c for the answer, sends it.
+ * TCP connections (RFC 7766) live on an LRU list so the idle timeout and the connection
+ * cap can close the longest-idle one first (RFC 7766 §6.2.3). No DNS logic here. */
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dnsd/error.h"
+#include "log.h"
+
+#define TCP_MSG_MAX 65535
+#define TCP_BACKLOG 128
+
+struct server;
+
+struct udp_listener {
+    uv_udp_t handle;
+    struct server *srv; /* borrowed: the owner */
+};
+
+struct tcp_listener {
+    uv_tcp_t handle;
+    struct server *srv; /* borrowed: the owner */
+};
+
+struct tcp_conn {
+    uv_tcp_t handle;
+    uv_timer_t idle;
+    struct server *srv;          /* borrowed: the owner */
+    struct tcp_conn *prev, *next; /* LRU list, least recently active first */
+    uint8_t *buf;                /* owned: bytes read but not yet answered */
+    size_t len, cap;
+    unsigned open_handles;       /* handle + idle timer still open */
+    unsigned pending_writes;
+    bool closing;
+    bool read_eof;
+};
+
+struct udp_send {
+    uv_udp_send_t req;
+    size_t len;
+    uint8_t data[]; /* the answer, freed with the request */
+};
+
+struct tcp_write {
+    uv_write_t req;
+    struct tcp_conn *conn; /* borrowed */
+    uint8_t data[];        /* 2-byte length prefix + answer, freed with the request */
+};
+
+struct server {
+    uv_loop_t *loop;                  /* borrowed */
+    const struct zonestore *zs;       /* borrowed from the daemon */
+    const struct answers *ans;        /* borrowed from the daemon */
+    struct query_ctx *query;          /* owned */
+    struct udp_listener *udp;         /* owned array */
+    struct tcp_listener *tcp;         /* owned array */
+    size_t n_udp, n_tcp;
+    struct tcp_conn *lru_head, *lru_tail;
+    size_t n_conns;                   /* open connections, for the cap */
+    size_t n_conn_allocs;             /* connections not yet freed, open or closing */
+    uint32_t idle_timeout_ms;
+    uint32_t max_conns;
+    unsigned open_handles;            /* listeners still open */
+    bool stopping;
+    uint8_t recv_buf[TCP_MSG_MAX];    /* one UDP datagram at a time (single loop) */
+};
+
+static void maybe_free_server(struct server *srv);
+static void conn_close(struct tcp_conn *conn);
+
+static void format_addr(const struct config_listen *l, const char *proto, char *out, size_t n)
+{
+    if (l->family == AF_INET6)
+        snprintf(out, n, "[%s]:%u/%s", l->host, l->port, proto);
+    else
+        snprintf(out, n, "%s:%u/%s", l->host, l->port, proto);
+}
+
+static int make_sockaddr(const struct config_listen *l, struct sockaddr_storage *ss)
+{
+    memset(ss, 0, sizeof(*ss));
+    if (l->family == AF_INET6)
+        return uv_ip6_addr(l->host, l->port, (struct sockaddr_in6 *)ss);
+    return uv_ip4_addr(l->host, l->port, (struct sockaddr_in *)ss);
+}
+
+/* ---- UDP ---- */
+
+static void udp_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
+{
+    struct udp_listener *l = handle->data;
+    (void)suggested;
+    buf->base = (char *)l->srv->recv_buf;
+    buf->len = sizeof(l->srv->recv_buf);
+}
+
+static void udp_sent(uv_udp_send_t *req, int status)
+{
+    (void)status; /* a lost UDP answer is the client's retry to make */
+    free(req->data);
+}
+
+static void udp_recv(uv_udp_t *handle, ssize_t nread, const uv_buf_t *buf,
+                     const struct sockaddr *addr, unsigned flags)
+{
+    struct udp_listener *l = handle->data;
+    struct server *srv = l->srv;
+    if (nread <= 0 || addr == NULL || (flags & UV_UDP_PARTIAL))
+        return;
+    const uint8_t *resp;
+    size_t resp_len;
+    query_answer(srv->query, srv->zs, srv->ans, (const uint8_t *)buf->base, (size_t)nread,
+                 QUERY_UDP, uv_now(srv->loop), &resp, &resp_len);
+    if (resp_len == 0)
+        return;
+    uv_buf_t out = uv_buf_init((char *)resp, (unsigned)resp_len);
+    int rc = uv_udp_try_send(handle, &out, 1, addr);
+    if (rc >= 0 || rc != UV_EAGAIN)
+        return;
+    /* The socket buffer is full: queue a copy rather than drop the answer. */
+    struct udp_send *send = malloc(sizeof(*send) + resp_len);
+    if (send == NULL)
+        return;
+    memcpy(send->data, resp, resp_len);
+    send->len = resp_len;
+    send->req.data = send;
+    out = uv_buf_init((char *)send->data, (unsigned)resp_len);
+    if (uv_udp_send(&send->req, handle, &out, 1, addr, udp_sent) != 0)
+        free(send);
+}
+
+/* ---- TCP ---- */
+
+static void lru_unlink(struct server *srv, struct tcp_conn *conn)
+{
+    if (conn->prev)
+        conn->prev->next = conn->next;
+    else
+        srv->lru_head = conn->next;
+    if (conn->next)
+        conn->next->prev = conn->prev;
+    else
+        srv->lru_tail = conn->prev;
+    conn->prev = conn->next = NULL;
+}
+
+static void lru_append(struct server *srv, struct tcp_conn *conn)
+{
+    conn->prev = srv->lru_tail;
+    conn->next = NULL;
+    if (srv->lru_tail)
+        srv->lru_tail->next = conn;
+    else
+        srv->lru_head = conn;
+    srv->lru_tail = conn;
+}
+
+static void conn_touch(struct tcp_conn *conn)
+{
+    struct server *srv = conn->srv;
+    lru_unlink(srv, conn);
+    lru_append(srv, conn);
+    uv_timer_again(&conn->idle);
+}
+
+static void conn_handle_closed(uv_handle_t *handle)
+{
+    struct tcp_conn *conn = handle->data;
+    if (--conn->open_handles > 0)
+        return;
+    struct server *srv = conn->srv;
+    free(conn->buf);
+    free(conn);
+    srv->n_conn_allocs--;
+    maybe_free_server(srv);
+}
+
+static void conn_close(struct tcp_conn *conn)
+{
+    if (conn->closing)
+        return;
+    conn->closing = true;
+    lru_unlink(conn->srv, conn);
+    conn->srv->n_conns--;
+    uv_close((uv_handle_t *)&conn->idle, conn_handle_closed);
+    uv_close((uv_handle_t *)&conn->handle, conn_handle_closed);
+}
+
+/* Close once every written answer has gone out (graceful end of a connection). */
+static void conn_close_when_flushed(struct tcp_conn *conn)
+{
+    if (conn->pending_writes == 0)
+        conn_close(conn);
+}
+
+static void idle_expired(uv_timer_t *timer)
+{
+    struct tcp_conn *conn = timer->data;
+    if (conn->pending_writes == 0)
+        conn_close(conn);
+}
+
+static void tcp_written(uv_write_t *req, int status)
+{
+    struct tcp_write *w = req->data;
+    struct tcp_conn *conn = w->conn;
+    free(w);
+    conn->pending_writes--;
+    if (conn->closing)
+        return;
+    if (status < 0 || conn->read_eof || conn->srv->stopping)
+        conn_close_when_flushed(conn);
+}
+
+static void tcp_send_answer(struct tcp_conn *conn, const uint8_t *resp, size_t len)
+{
+    struct tcp_write *w = malloc(sizeof(*w) + 2 + len);
+    if (w == NULL) {
+        conn_close(conn);
+        return;
+    }
+    w->conn = conn;
+    w->req.data = w;
+    w->data[0] = (uint8_t)(len >> 8);
+    w->data[1] = (uint8_t)len;
+    memcpy(w->data + 2, resp, len);
+    uv_buf_t out = uv_buf_init((char *)w->data, (unsigned)(len + 2));
+    if (uv_write(&w->req, (uv_stream_t *)&conn->handle, &out, 1, tcp_written) != 0) {
+        free(w);
+        conn_close(conn);
+        return;
+    }
+    conn->pending_writes++;
+}
+
+/* Answer every complete length-prefixed message in the buffer (RFC 7766 §6.2.1.1:
+ * pipelined queries are answered as they come). */
+static void tcp_process(struct tcp_conn *conn)
+{
+    struct server *srv = conn->srv;
+    size_t off = 0;
+    while (!conn->closing && conn->len - off >= 2) {
+        size_t msg_len = ((size_t)conn->buf[off] << 8) | conn->buf[off + 1];
+        if (conn->len - off - 2 < msg_len)
+            break;
+        const uint8_t *resp;
+        size_t resp_len;
+        query_answer(srv->query, srv->zs, srv->ans, conn->buf + off + 2, msg_len, QUERY_TCP,
+                     uv_now(srv->loop), &resp, &resp_len);
+        off += 2 + msg_len;
+        if (resp_len > 0)
+            tcp_send_answer(conn, resp, resp_len);
+    }
+    if (off > 0 && !conn->closing) {
+        memmove(conn->buf, conn->buf + off, conn->len - off);
+        conn->len -= off;
+    }
+}
+
+static void tcp_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
+{
+    struct tcp_conn *conn = handle->data;
+    (void)suggested;
+    if (conn->cap - conn->len < 4096) {
+        size_t cap = conn->cap ? conn->cap * 2 : 4096;
+        if (cap > 2 * (TCP_MSG_MAX + 2))
+            cap = 2 * (TCP_MSG_MAX + 2);
+        uint8_t *grown = cap > conn->cap ? realloc(conn->buf, cap) : NULL;
+        if (grown) {
+            conn->buf = grown;
+            conn->cap = cap;
+        }
+    }
+    buf->base = (char *)conn->buf + conn->len;
+    buf->len = conn->cap - conn->len;
+}
+
+static void tcp_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+    struct tcp_conn *conn = stream->data;
+    (void)buf;
+    if (nread == 0 || conn->closing)
+        return;
+    if (nread < 0) {
+        /* EOF: answer what is complete, then close once the answers are written. */
+        conn->read_eof = true;
+        uv_read_stop(stream);
+        conn_close_when_flushed(conn);
+        return;
+    }
+    conn->len += (size_t)nread;
+    conn_touch(conn);
+    tcp_process(conn);
+}
+
+static void tcp_accept(uv_stream_t *listener, int status)
+{
+    struct tcp_listener *l = listener->data;
+    struct server *srv = l->srv;
+    if (status < 0 || srv->stopping)
+        return;
+    struct tcp_conn *conn = calloc(1, sizeof(*conn));
+    if (conn == NULL)
+        return;
+    conn->srv = srv;
+    uv_tcp_init(srv->loop, &conn->handle);
+    uv_timer_init(srv->loop, &conn->idle);
+    conn->handle.data = conn;
+    conn->idle.data = conn;
+    conn->open_handles = 2;
+    lru_append(srv, conn);
+    srv->n_conns++;
+    srv->n_conn_allocs++;
+    if (uv_accept(listener, (uv_stream_t *)&conn->handle) != 0) {
+        conn_close(conn);
+        return;
+    }
+    /* At the cap, the longest-idle connection makes room (RFC 7766 §6.2.3). */
+    if (srv->n_conns > srv->max_conns && srv->lru_head != conn)
+        conn_close(srv->lru_head);
+    uv_timer_start(&conn->idle, idle_expired, srv->idle_timeout_ms, srv->idle_timeout_ms);
+    uv_read_start((uv_stream_t *)&conn->handle, tcp_alloc, tcp_read);
+}
+
+/* ---- lifecycle ---- */
+
+static void listener_closed(uv_handle_t *handle)
+{
+    struct server *srv = handle->data;
+    srv->open_handles--;
+    maybe_free_server(srv);
+}
+
+static void maybe_free_server(struct server *srv)
+{
+    if (!srv->stopping || srv->open_handles > 0 || srv->n_conn_allocs > 0)
+        return;
+    query_ctx_free(srv->query);
+    free(srv->udp);
+    free(srv->tcp);
+    free(srv);
+}
+
+static int bind_udp(struct server *srv, const struct config_listen *l, char *err, size_t n)
+{
+    struct udp_listener *u = &srv->udp[srv->n_udp];
+    struct sockaddr_storage ss;
+    char where[96];
+    format_addr(l, "udp", where, sizeof(where));
+    int rc = make_sockaddr(l, &ss);
+    if (rc == 0)
+        rc = uv_udp_init(srv->loop, &u->handle);
+    if (rc != 0) {
+        snprintf(err, n, "%s: %s", where, uv_strerror(rc));
+        return rc;
+    }
+    u->srv = srv;
+    u->handle.data = u;
+    srv->n_udp++;
+    srv->open_handles++;
+    unsigned flags = l->family == AF_INET6 ? UV_UDP_IPV6ONLY : 0;
+    rc = uv_udp_bind(&u->handle, (const struct sockaddr *)&ss, flags);
+    if (rc == 0)
+        rc = uv_udp_recv_start(&u->handle, udp_alloc, udp_recv);
+    if (rc != 0)
+        snprintf(err, n, "%s: %s", where, uv_strerror(rc));
+    return rc;
+}
+
+static int bind_tcp(struct server *srv, const struct config_listen *l, char *err, size_t n)
+{
+    struct tcp_listener *t = &srv->tcp[srv->n_tcp];
+    struct sockaddr_storage ss;
+    char where[96];
+    format_addr(l, "tcp", where, sizeof(where));
+    int rc = make_sockaddr(l, &ss);
+    if (rc == 0)
+        rc = uv_tcp_init(srv->loop, &t->handle);
+    if (rc != 0) {
+        snprintf(err, n, "%s: %s", where, uv_strerror(rc));
+        return rc;
+    }
+    t->srv = srv;
+    t->handle.data = t;
+    srv->n_tcp++;
+    srv->open_handles++;
+    unsigned flags = l->family == AF_INET6 ? UV_TCP_IPV6ONLY : 0;
+    rc = uv_tcp_bind(&t->handle, (const struct sockaddr *)&ss, flags);
+    if (rc == 0)
+        rc = uv_listen((uv_stream_t *)&t->handle, TCP_BACKLOG, tcp_accept);
+    if (rc != 0)
+        snprintf(err, n, "%s: %s", where, uv_strerror(rc));
+    return rc;
+}
+
+int server_start(uv_loop_t *loop, const struct server_config *cfg, const struct zonestore *zs,
+                 const struct answers *ans, struct server **out, char *err, size_t err_len)
+{
+    int rc = DNSD_ENOMEM;
+    struct server *srv = calloc(1, sizeof(*srv));
+    if (srv == NULL)
+        return DNSD_ENOMEM;
+    srv->loop = loop;
+    srv->zs = zs;
+    srv->ans = ans;
+    srv->idle_timeout_ms = cfg->tcp_idle_timeout_ms;
+    srv->max_conns = cfg->tcp_max_connections ? cfg->tcp_max_connections : 1;
+    srv->query = query_ctx_new(&cfg->query);
+    srv->udp = calloc(cfg->n_listen ? cfg->n_listen : 1, sizeof(*srv->udp));
+    srv->tcp = calloc(cfg->n_listen ? cfg->n_listen : 1, sizeof(*srv->tcp));
+    if (srv->query == NULL || srv->udp == NULL || srv->tcp == NULL) {
+        snprintf(err, err_len, "out of memory");
+        goto fail;
+    }
+    for (size_t i = 0; i < cfg->n_listen; i++) {
+        rc = bind_udp(srv, &cfg->listen[i], err, err_len);
+        if (rc == 0)
+            rc = bind_tcp(srv, &cfg->listen[i], err, err_len);
+        if (rc != 0)
+            goto fail;
+    }
+    *out = srv;
+    return 0;
+
+fail:
+    /* uv error codes are -errno on Unix, which is what DNSD_E* codes are too. */
+    if (srv->open_handles > 0) {
+        server_stop(srv);
+    } else {
+        query_ctx_free(srv->query);
+        free(srv->udp);
+        free(srv->tcp);
+        free(srv);
+    }
+    return rc;
+}
+
+void server_set_zonestore(struct server *srv, const struct zonestore *zs)
+{
+    srv->zs = zs;
+}
+
+void server_stop(struct server *srv)
+{
+    srv->stopping = true;
+    for (size_t i = 0; i < srv->n_udp; i++) {
+        srv->udp[i].handle.data = srv;
+        uv_close((uv_handle_t *)&srv->udp[i].handle, listener_closed);
+    }
+    for (size_t i = 0; i < srv->n_tcp; i++) {
+        srv->tcp[i].handle.data = srv;
+        uv_close((uv_handle_t *)&srv->tcp[i].handle, listener_closed);
+    }
+    /* Answers already queued are written before their connection closes. */
+    struct tcp_conn *conn = srv->lru_head;
+    while (conn) {
+        struct tcp_conn *next = conn->next;
+        uv_read_stop((uv_stream_t *)&conn->handle);
+        conn_close_when_flushed(conn);
+        conn = next;
+    }
+    maybe_free_server(srv);
+}

@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: BSD-2-Clause
+ * The registration sockets: libmicrohttpd serving HTTP/1.1 on Unix and TCP sockets, driven
+ * from the libuv loop (its epoll descriptor watched with uv_poll, its timeouts with a
+ * uv_timer). Each complete request is handed to api.c; this module owns the sockets and
+ * the socket files, never the registry.
+ * Loop: every function runs on the loop the API server was started on. */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "config.h"
+
+struct api;
+
+struct apiserver_config {
+    const struct config_api *endpoints; /* borrowed for the call */
+    size_t n_endpoints;
+    uint32_t socket_mode;     /* file mode of Unix socket files */
+    size_t max_body;          /* larger request bodies get 413 */
+    uint32_t max_connections; /* per endpoint */
+    uint32_t timeout_s;       /* idle connection timeout */
+};
+
+struct apiserver;
+
+/* Open every endpoint (creating a Unix socket's directory when missing, replacing a stale
+ * socket file, refusing one another process is listening on) and serve api on them.
+ * Returns: 0 and *out, or a negative DNSD_E* or -errno code with err naming the endpoint.
+ * Ownership: api is borrowed and must outlive the server. */
+int apiserver_start(uv_loop_t *loop, const struct apiserver_config *cfg, struct api *api,
+                     struct apiserver **out, char *err, size_t err_len);
+
+/* Close every endpoint and remove the Unix socket files. The server frees itself once its
+ * handles have closed; srv must not be used after this call. */
+void apiserver_stop(struct apiserver *srv);

@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: BSD-2-Clause
+ * The DNS listeners: UDP and TCP sockets on libuv, each received query handed to query.c
+ * and its answer sent back. TCP follows RFC 7766: pipelined queries, an idle timeout, and a
+ * connection cap that closes the longest-idle connection first. Owns its sockets, never the
+ * zone store or the answers it reads.
+ * Loop: every function runs on the loop the server was started on. */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "config.h"
+#include "query.h"
+
+struct zonestore;
+struct answers;
+
+struct server_config {
+    const struct config_listen *listen; /* borrowed for the call */
+    size_t n_listen;
+    uint32_t tcp_idle_timeout_ms;
+    uint32_t tcp_max_connections;
+    struct query_config query;          /* query.domain is borrowed for the server's life */
+};
+
+struct server;
+
+/* Bind every listen address (UDP and TCP each) and start serving from zs and ans.
+ * Returns: 0 and *out, or a negative libuv-translated DNSD_E* or -errno code; err names the
+ * address that failed ("127.0.0.1:53/udp: address already in use").
+ * Ownership: zs and ans are borrowed; swap zs with server_set_zonestore. */
+int server_start(uv_loop_t *loop, const struct server_config *cfg, const struct zonestore *zs,
+                 const struct answers *ans, struct server **out, char *err, size_t err_len);
+
+/* Serve from a new zone store from now on; the caller frees the old one after the call. */
+void server_set_zonestore(struct server *srv, const struct zonestore *zs);
+
+/* Stop accepting, let TCP answers already written finish, close every handle. The server
+ * frees itself once the last handle has closed; srv must not be used after this call. */
+void server_stop(struct server *srv);
