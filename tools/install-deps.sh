@@ -7,8 +7,7 @@ set -eu
 
 build="build-essential cmake pkg-config libuv1-dev libldns-dev libconfig-dev libjansson-dev
        libmicrohttpd-dev libcurl4-openssl-dev"
-test="libcriterion-dev bind9-dnsutils knot-dnsutils ldnsutils python3 python3-dnspython curl
-      clang"
+test="libcriterion-dev bind9-dnsutils knot-dnsutils ldnsutils python3 python3-dnspython curl"
 bench="dnsperf nsd knot"
 
 case "${1:-all}" in
