@@ -17,9 +17,9 @@
 
 /* A DNS listening address: "ADDR:PORT" or "[ADDR]:PORT" (IPv6). */
 struct config_listen {
-    int family;     /* AF_INET or AF_INET6 */
-    char host[64];  /* numeric address, without brackets */
-    uint16_t port;  /* 0 = let the kernel choose (tests) */
+    int family;    /* AF_INET or AF_INET6 */
+    char host[64]; /* numeric address, without brackets */
+    uint16_t port; /* 0 = let the kernel choose (tests) */
 };
 
 enum config_api_kind {
@@ -30,16 +30,16 @@ enum config_api_kind {
 /* A registration API endpoint: "unix:PATH" or "tcp:ADDR:PORT" / "tcp:[ADDR]:PORT". */
 struct config_api {
     enum config_api_kind kind;
-    char path[108];  /* CONFIG_API_UNIX: socket path (sun_path size) */
-    int family;      /* CONFIG_API_TCP */
-    char host[64];   /* CONFIG_API_TCP */
-    uint16_t port;   /* CONFIG_API_TCP */
+    char path[108]; /* CONFIG_API_UNIX: socket path (sun_path size) */
+    int family;     /* CONFIG_API_TCP */
+    char host[64];  /* CONFIG_API_TCP */
+    uint16_t port;  /* CONFIG_API_TCP */
 };
 
 struct dnsd_config {
-    char domain[256];    /* service domain: absolute, lower-case, e.g. "service.internal." */
+    char domain[256]; /* service domain: absolute, lower-case, e.g. "service.internal." */
     char zones_dir[4096];
-    bool zones_dir_set;  /* false: the default directory, which may be missing */
+    bool zones_dir_set; /* false: the default directory, which may be missing */
     struct config_listen listen[CONFIG_MAX_LISTEN];
     size_t n_listen;
     struct config_api api[CONFIG_MAX_API];
@@ -48,25 +48,25 @@ struct dnsd_config {
     char pid_file[4096]; /* "" = none */
 
     /* dns { } */
-    uint32_t dns_ttl;            /* answer TTL cap for registry records, seconds */
-    uint16_t udp_max_size;       /* EDNS UDP payload limit we honour (RFC 6891 §6.2.5) */
+    uint32_t dns_ttl;      /* answer TTL cap for registry records, seconds */
+    uint16_t udp_max_size; /* EDNS UDP payload limit we honour (RFC 6891 §6.2.5) */
     uint32_t tcp_idle_timeout_ms;
     uint32_t tcp_max_connections;
 
     /* soa { } : the synthesised apex of the service domain */
-    char ns_name[256];           /* "" = "ns." + domain */
-    char rname[256];             /* "" = "hostmaster." + domain */
+    char ns_name[256]; /* "" = "ns." + domain */
+    char rname[256];   /* "" = "hostmaster." + domain */
     uint32_t soa_refresh, soa_retry, soa_expire, soa_minimum, soa_ttl;
 
     /* api_options { } */
-    uint32_t api_socket_mode;    /* file mode of Unix sockets, e.g. 0660 */
-    size_t api_max_body;         /* request body limit, bytes */
+    uint32_t api_socket_mode; /* file mode of Unix sockets, e.g. 0660 */
+    size_t api_max_body;      /* request body limit, bytes */
     uint32_t api_max_connections;
-    uint32_t api_timeout_s;      /* idle connection timeout */
+    uint32_t api_timeout_s; /* idle connection timeout */
 
     /* lease { } */
-    uint32_t lease_default_s;    /* when a registration names no ttl */
-    uint32_t lease_min_s;        /* granted leases are clamped to [min, max] */
+    uint32_t lease_default_s; /* when a registration names no ttl */
+    uint32_t lease_min_s;     /* granted leases are clamped to [min, max] */
     uint32_t lease_max_s;
 };
 
@@ -74,13 +74,17 @@ struct dnsd_config {
  * DNSD_DEFAULT_API_SOCKET, domain service.internal.). */
 void config_init_defaults(struct dnsd_config *cfg);
 
-/* Read a libconfig file over cfg; settings absent from the file keep their value.
+/* Read a libconfig file over cfg; settings absent from the file keep their value, listen and
+ * api lists replace the previous ones whole, and the result must pass config_validate.
+ * Unknown options, wrong types, out-of-range values and integers that do not fit in 32 bits
+ * without an L suffix (libconfig 1.5 would silently wrap them) are errors.
  * Returns: 0, DNSD_ENOENT (cannot open: err says why), DNSD_EPARSE (err is
  * "file:line: message"), DNSD_EINVAL (a bad value: err is "file:line: option: why").
  * Out-parameters are written only on success: cfg is unchanged on failure. */
 int config_load_file(const char *path, struct dnsd_config *cfg, char *err, size_t err_len);
 
-/* Parse "ADDR:PORT" or "[ADDR]:PORT" with a numeric address.
+/* Parse "ADDR:PORT" or "[ADDR]:PORT" with a numeric address (no host names, no IPv6 zone
+ * ids); host is stored in canonical form (inet_ntop).
  * Returns: 0 and *out, DNSD_EINVAL. */
 int config_parse_listen(const char *text, struct config_listen *out);
 
@@ -88,7 +92,8 @@ int config_parse_listen(const char *text, struct config_listen *out);
  * Returns: 0 and *out, DNSD_EINVAL. */
 int config_parse_api(const char *text, struct config_api *out);
 
-/* Normalise a domain name: lower-case, one trailing dot, labels 1..63, total <= 253.
+/* Normalise a domain name: lower-case, one trailing dot, labels 1..63 bytes of letters,
+ * digits, '-' or '_', total <= 253 (without the final dot); "" and "." are invalid.
  * Returns: 0 and out filled, DNSD_EINVAL. */
 int config_normalize_domain(const char *text, char *out, size_t out_len);
 

@@ -33,8 +33,8 @@ struct daemon {
     uv_timer_t lease_timer;
     bool lease_timer_open;
     uint32_t serial_base;          /* SOA serial of the synthesised apex at start-up */
-    char ns_name[256];
-    char rname[256];
+    char ns_name[sizeof("hostmaster.") + sizeof(((struct dnsd_config *)0)->domain)];
+    char rname[sizeof("hostmaster.") + sizeof(((struct dnsd_config *)0)->domain)];
 };
 
 static const char *change_name(enum registry_change change)
