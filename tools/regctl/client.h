@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: BSD-2-Clause
+ * regctl's HTTP client: one request to the dnsd registration API over libcurl, either on a
+ * Unix socket (unix:PATH) or on TCP (tcp:HOST:PORT, IPv6 as tcp:[::1]:8500). It tells "dnsd
+ * cannot be reached" apart from an HTTP reply of any status. It knows nothing of JSON or of
+ * the commands, and it never prints. curl_global_init/cleanup belong to main. */
+#pragma once
+
+#include <stddef.h>
+
+#define CLIENT_MAX_REPLY (8u * 1024u * 1024u) /* larger replies are refused */
+
+/* Where the API listens, parsed from "unix:PATH" or "tcp:HOST:PORT". */
+struct client_endpoint {
+    char *unix_path; /* owned; the socket path, or NULL for TCP */
+    char *base_url;  /* owned; "http://localhost" for a socket, else "http://HOST:PORT" */
+};
+
+/* One HTTP reply. */
+struct client_reply {
+    long status; /* HTTP status code */
+    char *body;  /* owned; the body, NUL-terminated (never NULL once filled) */
+    size_t len;  /* body length in bytes, without the NUL */
+};
+
+/* Parse an API address: "unix:PATH" (PATH non-empty and short enough for a socket address)
+ * or "tcp:HOST:PORT" (PORT 1..65535; an IPv6 HOST in brackets).
+ * Returns: 0 and *ep filled, DNSD_EINVAL (malformed address), DNSD_ENOMEM.
+ * Ownership: *ep's strings are the caller's, released with client_endpoint_clear. */
+int client_endpoint_parse(const char *api, struct client_endpoint *ep);
+
+/* Release ep's strings and zero it; a zeroed endpoint is fine. */
+void client_endpoint_clear(struct client_endpoint *ep);
+
+/* The full URL of path (which starts with '/') at ep.
+ * Returns: a string the caller frees, or NULL when out of memory. */
+char *client_url(const struct client_endpoint *ep, const char *path);
+
+/* Send method ("GET", "PUT", "DELETE") to path with body (JSON, or NULL for none; a PUT
+ * without a body sends an empty one) and wait for the reply, giving up after timeout_ms for
+ * connecting and again for the whole exchange. On DNSD_EIO errbuf says why, in curl's words.
+ * Returns: 0 and *reply filled for any HTTP status; DNSD_EIO when dnsd cannot be reached
+ * (socket missing, connection refused, timeout, connection dropped, not HTTP); DNSD_ERANGE
+ * when the reply exceeds CLIENT_MAX_REPLY; DNSD_EINVAL when curl rejects the request setup;
+ * DNSD_ENOMEM.
+ * Ownership: reply->body is the caller's, released with client_reply_clear. */
+int client_request(const struct client_endpoint *ep, const char *method, const char *path,
+                   const char *body, long timeout_ms, struct client_reply *reply, char *errbuf,
+                   size_t errlen);
+
+/* Release reply's body and zero it; a zeroed reply is fine. */
+void client_reply_clear(struct client_reply *reply);

@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: BSD-2-Clause
+ * regctl's commands: the command line (global options, command, its options) becomes one
+ * API request (method, path, JSON body), and the server's reply becomes human-readable
+ * output or pretty JSON. Also the help texts and the exit-status rules. No network here:
+ * client.c sends the request, regctl.c ties the two together. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#define COMMANDS_DEFAULT_TIMEOUT_MS 10000L
+
+/* regctl's exit statuses. */
+enum regctl_exit {
+    REGCTL_EXIT_OK = 0,          /* success, or help/version printed */
+    REGCTL_EXIT_REFUSED = 1,     /* dnsd refused the request or replied badly; local failure */
+    REGCTL_EXIT_USAGE = 2,       /* bad command line */
+    REGCTL_EXIT_UNREACHABLE = 3, /* dnsd cannot be reached */
+};
+
+enum commands_kind {
+    COMMANDS_NONE = 0, /* nothing to send (help, version, usage error) */
+    COMMANDS_REGISTER,
+    COMMANDS_DEREGISTER,
+    COMMANDS_HEARTBEAT,
+    COMMANDS_LIST,
+    COMMANDS_HEALTH,
+};
+
+/* A parsed command line: what to send, where, and how to show the reply. */
+struct commands_request {
+    enum commands_kind kind;
+    const char *api;     /* borrowed from argv; the --api value, or NULL when not given */
+    bool json;           /* --json: print the reply as JSON */
+    long timeout_ms;     /* --timeout, else COMMANDS_DEFAULT_TIMEOUT_MS */
+    const char *service; /* borrowed from argv; NULL when the command has none */
+    const char *id;      /* borrowed from argv; NULL when the command has none */
+    const char *method;  /* static: "GET", "PUT" or "DELETE"; NULL when kind is NONE */
+    char *path;          /* owned; e.g. "/v1/services/web/instances/web-1" */
+    char *body;          /* owned; compact JSON for register, else NULL */
+};
+
+/* Parse regctl's whole command line (argv[0] is the program name) into req. Help and
+ * --version go to out; usage errors go to err with a hint at the right --help. Global
+ * options (--api, --json, --timeout) may come before or after the command.
+ * Returns: REGCTL_EXIT_OK (send req when req->kind != COMMANDS_NONE, else exit 0),
+ * REGCTL_EXIT_USAGE (message printed), REGCTL_EXIT_REFUSED (out of memory, message printed).
+ * Ownership: req's path and body are the caller's, released with commands_request_clear,
+ * whatever the result; req borrows strings from argv. argv may be permuted. */
+int commands_parse(int argc, char **argv, struct commands_request *req, FILE *out, FILE *err);
+
+/* Release req's path and body and zero it; a zeroed request is fine. */
+void commands_request_clear(struct commands_request *req);
+
+/* Choose the API address: opt (--api) when given, else env (the DNSD_API variable) when set
+ * and non-empty, else "unix:" DNSD_DEFAULT_API_SOCKET.
+ * Returns: opt, env or a static string. */
+const char *commands_api_address(const char *opt, const char *env);
+
+/* Print the usage text (or command's help text when command names one) to out.
+ * Returns: REGCTL_EXIT_OK, or REGCTL_EXIT_USAGE (error to err) for an unknown command. */
+int commands_print_help(const char *command, FILE *out, FILE *err);
+
+/* Show dnsd's reply to req: a 2xx reply goes to out (a sentence, a table, or with --json the
+ * reply re-indented); anything else becomes "regctl: <error> (field: <field>)" on err.
+ * Returns: REGCTL_EXIT_OK, or REGCTL_EXIT_REFUSED for a non-2xx status, a body that is not
+ * JSON, or a 2xx body without the expected shape. */
+int commands_print_reply(const struct commands_request *req, long status, const char *body,
+                         size_t len, FILE *out, FILE *err);
+
+/* The exit status for a failed client_request() code (see client.h).
+ * Returns: REGCTL_EXIT_UNREACHABLE for DNSD_EIO, REGCTL_EXIT_USAGE for DNSD_EINVAL,
+ * REGCTL_EXIT_REFUSED for anything else. */
+int commands_exit_for_client_error(int err);
+
+/* The exit status for an HTTP status: REGCTL_EXIT_OK for 2xx, else REGCTL_EXIT_REFUSED. */
+int commands_exit_for_status(long status);
