@@ -30,19 +30,19 @@
 struct apiserver;
 
 struct endpoint {
-    struct apiserver *srv;   /* borrowed: the owner */
-    struct MHD_Daemon *mhd;  /* owned */
-    uv_poll_t poll;          /* watches MHD's epoll fd */
-    uv_timer_t timer;        /* MHD's own timeouts */
-    char unix_path[108];     /* "" for TCP; removed on stop */
-    char name[160];          /* "unix:/run/dnsd/api.sock", for logs */
+    struct apiserver *srv;  /* borrowed: the owner */
+    struct MHD_Daemon *mhd; /* owned */
+    uv_poll_t poll;         /* watches MHD's epoll fd */
+    uv_timer_t timer;       /* MHD's own timeouts */
+    char unix_path[108];    /* "" for TCP; removed on stop */
+    char name[160];         /* "unix:/run/dnsd/api.sock", for logs */
     bool poll_open, timer_open;
 };
 
 struct apiserver {
-    uv_loop_t *loop;          /* borrowed */
-    struct api *api;          /* borrowed */
-    struct endpoint *eps;     /* owned array */
+    uv_loop_t *loop;      /* borrowed */
+    struct api *api;      /* borrowed */
+    struct endpoint *eps; /* owned array */
     size_t n_eps;
     size_t max_body;
     unsigned open_handles;
@@ -353,10 +353,10 @@ static int endpoint_start(struct apiserver *srv, struct endpoint *ep,
 
     ep->mhd = MHD_start_daemon(
         MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_SUPPRESS_DATE_NO_CLOCK, 0, NULL, NULL,
-        handle_request, ep, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED,
-        request_completed, ep, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, ep,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->timeout_s, MHD_OPTION_END);
+        handle_request, ep, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, ep, MHD_OPTION_LISTEN_SOCKET, fd,
+        MHD_OPTION_NOTIFY_COMPLETED, request_completed, ep, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->timeout_s,
+        MHD_OPTION_END);
     if (ep->mhd == NULL) {
         close(fd);
         if (ep->unix_path[0])

@@ -31,7 +31,7 @@ struct apiserver;
  * Returns: 0 and *out, or a negative DNSD_E* or -errno code with err naming the endpoint.
  * Ownership: api is borrowed and must outlive the server. */
 int apiserver_start(uv_loop_t *loop, const struct apiserver_config *cfg, struct api *api,
-                     struct apiserver **out, char *err, size_t err_len);
+                    struct apiserver **out, char *err, size_t err_len);
 
 /* Close every endpoint and remove the Unix socket files. The server frees itself once its
  * handles have closed; srv must not be used after this call. */

@@ -22,17 +22,17 @@
 #include "zonestore.h"
 
 struct daemon {
-    uv_loop_t *loop;               /* borrowed */
-    struct dnsd_config cfg;        /* copy */
-    struct registry *reg;          /* owned */
-    struct answers *ans;           /* owned */
-    struct zonestore *zs;          /* owned; the server borrows it */
-    struct api *api;               /* owned */
-    struct server *dns;            /* owned until server_stop */
-    struct apiserver *http;        /* owned until apiserver_stop */
+    uv_loop_t *loop;        /* borrowed */
+    struct dnsd_config cfg; /* copy */
+    struct registry *reg;   /* owned */
+    struct answers *ans;    /* owned */
+    struct zonestore *zs;   /* owned; the server borrows it */
+    struct api *api;        /* owned */
+    struct server *dns;     /* owned until server_stop */
+    struct apiserver *http; /* owned until apiserver_stop */
     uv_timer_t lease_timer;
     bool lease_timer_open;
-    uint32_t serial_base;          /* SOA serial of the synthesised apex at start-up */
+    uint32_t serial_base; /* SOA serial of the synthesised apex at start-up */
     char ns_name[sizeof("hostmaster.") + sizeof(((struct dnsd_config *)0)->domain)];
     char rname[sizeof("hostmaster.") + sizeof(((struct dnsd_config *)0)->domain)];
 };
@@ -202,8 +202,9 @@ int daemon_start(uv_loop_t *loop, const struct dnsd_config *cfg, struct daemon *
 
     for (size_t i = 0; i < cfg->n_listen; i++) {
         const struct config_listen *l = &cfg->listen[i];
-        log_info("dns", l->family == AF_INET6 ? "listening on [%s]:%u (udp, tcp)"
-                                              : "listening on %s:%u (udp, tcp)",
+        log_info("dns",
+                 l->family == AF_INET6 ? "listening on [%s]:%u (udp, tcp)"
+                                       : "listening on %s:%u (udp, tcp)",
                  l->host, l->port);
     }
     log_info("dns", "authoritative for %s and %zu zone(s) in all", d->cfg.domain,

@@ -15,7 +15,7 @@ struct daemon;
 
 /* Why daemon_start failed, so main.c can pick the exit code. */
 enum daemon_failure {
-    DAEMON_FAILED_CONFIG, /* bad zones or configuration: the operator must fix a file */
+    DAEMON_FAILED_CONFIG,  /* bad zones or configuration: the operator must fix a file */
     DAEMON_FAILED_RUNTIME, /* sockets, memory: the environment refused */
 };
 

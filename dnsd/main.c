@@ -104,8 +104,7 @@ static int parse_flags(int argc, char **argv, struct flags *f)
                 return EXIT_CONFIG;
             }
             if (config_parse_listen(optarg, &f->listen[f->n_listen++]) != 0) {
-                fprintf(stderr, "dnsd: --listen %s: expected ADDR:PORT or [ADDR]:PORT\n",
-                        optarg);
+                fprintf(stderr, "dnsd: --listen %s: expected ADDR:PORT or [ADDR]:PORT\n", optarg);
                 return EXIT_CONFIG;
             }
             break;
@@ -115,8 +114,7 @@ static int parse_flags(int argc, char **argv, struct flags *f)
                 return EXIT_CONFIG;
             }
             if (config_parse_api(optarg, &f->api[f->n_api++]) != 0) {
-                fprintf(stderr, "dnsd: --api %s: expected unix:PATH or tcp:ADDR:PORT\n",
-                        optarg);
+                fprintf(stderr, "dnsd: --api %s: expected unix:PATH or tcp:ADDR:PORT\n", optarg);
                 return EXIT_CONFIG;
             }
             break;
@@ -160,8 +158,7 @@ static int apply_flags(const struct flags *f, struct dnsd_config *cfg)
         memcpy(cfg->api, f->api, f->n_api * sizeof(f->api[0]));
         cfg->n_api = f->n_api;
     }
-    if (f->domain &&
-        config_normalize_domain(f->domain, cfg->domain, sizeof(cfg->domain)) != 0) {
+    if (f->domain && config_normalize_domain(f->domain, cfg->domain, sizeof(cfg->domain)) != 0) {
         fprintf(stderr, "dnsd: --domain %s: not a valid domain name\n", f->domain);
         return EXIT_CONFIG;
     }

@@ -31,11 +31,11 @@ struct tcp_listener {
 struct tcp_conn {
     uv_tcp_t handle;
     uv_timer_t idle;
-    struct server *srv;          /* borrowed: the owner */
+    struct server *srv;           /* borrowed: the owner */
     struct tcp_conn *prev, *next; /* LRU list, least recently active first */
-    uint8_t *buf;                /* owned: bytes read but not yet answered */
+    uint8_t *buf;                 /* owned: bytes read but not yet answered */
     size_t len, cap;
-    unsigned open_handles;       /* handle + idle timer still open */
+    unsigned open_handles; /* handle + idle timer still open */
     unsigned pending_writes;
     bool closing;
     bool read_eof;
@@ -54,21 +54,21 @@ struct tcp_write {
 };
 
 struct server {
-    uv_loop_t *loop;                  /* borrowed */
-    const struct zonestore *zs;       /* borrowed from the daemon */
-    const struct answers *ans;        /* borrowed from the daemon */
-    struct query_ctx *query;          /* owned */
-    struct udp_listener *udp;         /* owned array */
-    struct tcp_listener *tcp;         /* owned array */
+    uv_loop_t *loop;            /* borrowed */
+    const struct zonestore *zs; /* borrowed from the daemon */
+    const struct answers *ans;  /* borrowed from the daemon */
+    struct query_ctx *query;    /* owned */
+    struct udp_listener *udp;   /* owned array */
+    struct tcp_listener *tcp;   /* owned array */
     size_t n_udp, n_tcp;
     struct tcp_conn *lru_head, *lru_tail;
-    size_t n_conns;                   /* open connections, for the cap */
-    size_t n_conn_allocs;             /* connections not yet freed, open or closing */
+    size_t n_conns;       /* open connections, for the cap */
+    size_t n_conn_allocs; /* connections not yet freed, open or closing */
     uint32_t idle_timeout_ms;
     uint32_t max_conns;
-    unsigned open_handles;            /* listeners still open */
+    unsigned open_handles; /* listeners still open */
     bool stopping;
-    uint8_t recv_buf[TCP_MSG_MAX];    /* one UDP datagram at a time (single loop) */
+    uint8_t recv_buf[TCP_MSG_MAX]; /* one UDP datagram at a time (single loop) */
 };
 
 static void maybe_free_server(struct server *srv);

@@ -22,7 +22,7 @@ struct server_config {
     size_t n_listen;
     uint32_t tcp_idle_timeout_ms;
     uint32_t tcp_max_connections;
-    struct query_config query;          /* query.domain is borrowed for the server's life */
+    struct query_config query; /* query.domain is borrowed for the server's life */
 };
 
 struct server;

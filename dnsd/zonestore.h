@@ -48,15 +48,29 @@ struct zonestore_match {
 /* Build a store from every *.zone file in dir (files read in name order; the origin of a
  * file is its $ORIGIN or, without one, the file name less ".zone"), then add the apex for
  * apex->domain unless a file has that origin. dir may be NULL: apex only.
+ * Files are read with default TTL 3600 and class IN; names beginning with '.' and entries
+ * that are not regular files are skipped.
  * Returns: 0 and *out, DNSD_ENOENT (dir missing; err says which), DNSD_EPARSE (err holds
- * "file:line: message"), DNSD_EINVAL (a zone without SOA, two files with one origin, a
- * record outside its zone: err names the file), DNSD_ENOMEM.
+ * "file:line: message", also for a relative $ORIGIN), DNSD_EINVAL (a zone without SOA, two
+ * files with one origin, a record outside its zone, a file name that is no domain name: err
+ * names the file; or an apex whose names are not absolute or whose ns_addresses are not
+ * addresses: err starts "apex: "), DNSD_EIO (a *.zone entry that cannot be opened or read,
+ * such as a dangling symlink; err names it), DNSD_ENOMEM.
  * Ownership: *out is the caller's, freed with zonestore_free. */
 int zonestore_load(const char *dir, const struct zonestore_apex *apex, struct zonestore **out,
                    char *err, size_t err_len);
 void zonestore_free(struct zonestore *zs);
 
+/* Check the store's invariants (zones and nodes in canonical order, every record under its
+ * node's name and inside its zone, an SOA at each origin); for tests and asserts.
+ * Returns: true when they all hold. */
+bool zonestore_check(const struct zonestore *zs);
+
 size_t zonestore_zone_count(const struct zonestore *zs);
+
+/* The i-th zone in canonical order of origins (RFC 4034 §6.1), for listings and logs.
+ * Returns: borrowed zone, or NULL when i >= zonestore_zone_count(zs). */
+const struct zonestore_zone *zonestore_zone_at(const struct zonestore *zs, size_t i);
 
 /* The zone with the longest origin that is qname or an ancestor of it.
  * Returns: borrowed zone, or NULL when no zone contains qname. */
@@ -72,10 +86,21 @@ const ldns_rdf *zonestore_zone_origin(const struct zonestore_zone *zone);
 const ldns_rr *zonestore_zone_soa(const struct zonestore_zone *zone);
 /* Was this zone synthesised (true) or read from a file (false)? */
 bool zonestore_zone_is_synthetic(const struct zonestore_zone *zone);
+/* The path the zone was read from (dir joined with the file name), for logs.
+ * Returns: borrowed string, or NULL for the synthesised apex. */
+const char *zonestore_zone_file(const struct zonestore_zone *zone);
+/* The number of records in the zone, SOA included. */
+size_t zonestore_zone_rr_count(const struct zonestore_zone *zone);
 
-/* Classify qname (which must be within zone) and find its node. */
+/* Classify qname (which must be within zone) and find its node. Names compare
+ * case-insensitively. The cut itself is DELEGATION too (its NS is not authoritative data).
+ * Never allocates; O(labels * log(records)). */
 void zonestore_lookup(const struct zonestore_zone *zone, const ldns_rdf *qname,
                       struct zonestore_match *out);
+
+/* The node's owner name, lower-cased (for a wildcard node, the wildcard name).
+ * Returns: borrowed name. */
+const ldns_rdf *zonestore_node_name(const struct zonestore_node *node);
 
 /* The node's RRset of type (owner names as in the zone; a wildcard node's owner is the
  * wildcard name). Returns: borrowed list, or NULL when the node has no such RRset. */
