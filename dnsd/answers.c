@@ -1,1 +1,396 @@
-/* SPDX-License-Identifier: BSD-2-Clause */
+/* SPDX-License-Identifier: BSD-2-Clause
+ * Prepared answers: one immutable snapshot per service (instances sorted by id, TXT strings
+ * already formatted), kept in a chained hash table keyed by the lower-case service name so
+ * the query path finds a service in O(1). An update builds the new snapshot completely
+ * before it replaces the old one, so a failed update leaves the old data published.
+ * No I/O, no DNS wire format. */
+#include "answers.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dnsd/error.h"
+
+struct answers_instance {
+    char *id; /* owned */
+    struct registry_addr addrs[REGISTRY_MAX_ADDRS];
+    size_t n_addrs;
+    uint16_t port;
+    enum registry_proto proto;
+    uint16_t priority;
+    uint16_t weight;
+    char **tags; /* owned array of owned strings */
+    size_t n_tags;
+    char **txt; /* owned array of owned strings; n_txt >= 1 */
+    size_t n_txt;
+    uint64_t expires_ms;
+};
+
+struct answers_service {
+    char *name; /* owned */
+    uint64_t hash;
+    struct answers_instance *inst; /* owned array, sorted by id */
+    size_t n_inst;
+    bool has_proto[2];
+    struct answers_service *next; /* owned: the next service in the hash chain */
+};
+
+struct answers {
+    char *domain;                     /* owned */
+    struct answers_service **buckets; /* owned array of owned chains */
+    size_t n_buckets;                 /* a power of two */
+    size_t n_services;
+    size_t n_proto[2]; /* services with at least one instance of each proto */
+    uint64_t serial;
+};
+
+#define ANSWERS_MIN_BUCKETS 64
+
+/* FNV-1a over the name. */
+static uint64_t hash_name(const char *name)
+{
+    uint64_t h = 14695981039346656037ULL;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
+        h ^= *p;
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+static void instance_clear(struct answers_instance *inst)
+{
+    free(inst->id);
+    for (size_t i = 0; i < inst->n_tags; i++)
+        free(inst->tags[i]);
+    free(inst->tags);
+    for (size_t i = 0; i < inst->n_txt; i++)
+        free(inst->txt[i]);
+    free(inst->txt);
+}
+
+static void service_free(struct answers_service *svc)
+{
+    if (!svc)
+        return;
+    for (size_t i = 0; i < svc->n_inst; i++)
+        instance_clear(&svc->inst[i]);
+    free(svc->inst);
+    free(svc->name);
+    free(svc);
+}
+
+struct answers *answers_new(const char *domain)
+{
+    struct answers *ans = calloc(1, sizeof(*ans));
+    if (!ans)
+        goto fail;
+    ans->domain = strdup(domain);
+    ans->buckets = calloc(ANSWERS_MIN_BUCKETS, sizeof(*ans->buckets));
+    if (!ans->domain || !ans->buckets)
+        goto fail;
+    ans->n_buckets = ANSWERS_MIN_BUCKETS;
+    return ans;
+
+fail:
+    answers_free(ans);
+    return NULL;
+}
+
+void answers_free(struct answers *ans)
+{
+    if (!ans)
+        return;
+    for (size_t b = 0; b < ans->n_buckets; b++) {
+        struct answers_service *svc = ans->buckets[b];
+        while (svc) {
+            struct answers_service *next = svc->next;
+            service_free(svc);
+            svc = next;
+        }
+    }
+    free(ans->buckets);
+    free(ans->domain);
+    free(ans);
+}
+
+uint64_t answers_serial(const struct answers *ans)
+{
+    return ans->serial;
+}
+
+const char *answers_domain(const struct answers *ans)
+{
+    return ans->domain;
+}
+
+size_t answers_service_count(const struct answers *ans)
+{
+    return ans->n_services;
+}
+
+bool answers_has_proto(const struct answers *ans, enum registry_proto proto)
+{
+    return ans->n_proto[proto == REGISTRY_PROTO_UDP] > 0;
+}
+
+/* The link that points at the service called name (or the chain's terminating NULL). */
+static struct answers_service **find_link(const struct answers *ans, const char *name,
+                                          uint64_t hash)
+{
+    struct answers_service **link = &ans->buckets[hash & (ans->n_buckets - 1)];
+    while (*link && ((*link)->hash != hash || strcmp((*link)->name, name) != 0))
+        link = &(*link)->next;
+    return link;
+}
+
+const struct answers_service *answers_find_service(const struct answers *ans, const char *service)
+{
+    return *find_link(ans, service, hash_name(service));
+}
+
+const char *answers_service_name(const struct answers_service *svc)
+{
+    return svc->name;
+}
+
+size_t answers_service_instance_count(const struct answers_service *svc)
+{
+    return svc->n_inst;
+}
+
+const struct answers_instance *answers_service_instance(const struct answers_service *svc, size_t i)
+{
+    return &svc->inst[i];
+}
+
+const struct answers_instance *answers_service_find_instance(const struct answers_service *svc,
+                                                             const char *id)
+{
+    size_t lo = 0, hi = svc->n_inst;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int cmp = strcmp(svc->inst[mid].id, id);
+        if (cmp == 0)
+            return &svc->inst[mid];
+        if (cmp < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+const char *answers_instance_id(const struct answers_instance *inst)
+{
+    return inst->id;
+}
+
+size_t answers_instance_addr_count(const struct answers_instance *inst)
+{
+    return inst->n_addrs;
+}
+
+const struct registry_addr *answers_instance_addr(const struct answers_instance *inst, size_t i)
+{
+    return &inst->addrs[i];
+}
+
+uint16_t answers_instance_port(const struct answers_instance *inst)
+{
+    return inst->port;
+}
+
+enum registry_proto answers_instance_proto(const struct answers_instance *inst)
+{
+    return inst->proto;
+}
+
+uint16_t answers_instance_priority(const struct answers_instance *inst)
+{
+    return inst->priority;
+}
+
+uint16_t answers_instance_weight(const struct answers_instance *inst)
+{
+    return inst->weight;
+}
+
+uint64_t answers_instance_expires_ms(const struct answers_instance *inst)
+{
+    return inst->expires_ms;
+}
+
+bool answers_instance_is_tagged(const struct answers_instance *inst)
+{
+    return inst->n_tags > 0;
+}
+
+bool answers_instance_has_tag(const struct answers_instance *inst, const char *tag)
+{
+    for (size_t i = 0; i < inst->n_tags; i++) {
+        if (strcmp(inst->tags[i], tag) == 0)
+            return true;
+    }
+    return false;
+}
+
+size_t answers_instance_txt_count(const struct answers_instance *inst)
+{
+    return inst->n_txt;
+}
+
+const char *answers_instance_txt(const struct answers_instance *inst, size_t i)
+{
+    return inst->txt[i];
+}
+
+/* Copy one registry instance into snapshot form. */
+static int instance_copy(struct answers_instance *dst, const struct registry_instance *src)
+{
+    memset(dst, 0, sizeof(*dst));
+    dst->id = strdup(src->id);
+    if (!dst->id)
+        goto fail;
+    dst->n_addrs = src->n_addrs < REGISTRY_MAX_ADDRS ? src->n_addrs : REGISTRY_MAX_ADDRS;
+    memcpy(dst->addrs, src->addrs, dst->n_addrs * sizeof(dst->addrs[0]));
+    dst->port = src->port;
+    dst->proto = src->proto;
+    dst->priority = src->priority;
+    dst->weight = src->weight;
+    dst->expires_ms = src->expires_ms;
+    if (src->n_tags) {
+        dst->tags = calloc(src->n_tags, sizeof(*dst->tags));
+        if (!dst->tags)
+            goto fail;
+        for (; dst->n_tags < src->n_tags; dst->n_tags++) {
+            dst->tags[dst->n_tags] = strdup(src->tags[dst->n_tags]);
+            if (!dst->tags[dst->n_tags])
+                goto fail;
+        }
+    }
+    /* RFC 6763 §6.1: a TXT record always holds at least one (possibly empty) string. */
+    size_t n_txt = src->n_meta ? src->n_meta : 1;
+    dst->txt = calloc(n_txt, sizeof(*dst->txt));
+    if (!dst->txt)
+        goto fail;
+    if (!src->n_meta) {
+        dst->txt[0] = strdup("");
+        if (!dst->txt[0])
+            goto fail;
+        dst->n_txt = 1;
+    }
+    for (; dst->n_txt < src->n_meta; dst->n_txt++) {
+        const struct registry_meta *m = &src->meta[dst->n_txt];
+        if (asprintf(&dst->txt[dst->n_txt], "%s=%s", m->key, m->value) < 0) {
+            dst->txt[dst->n_txt] = NULL;
+            goto fail;
+        }
+    }
+    return 0;
+
+fail:
+    instance_clear(dst);
+    memset(dst, 0, sizeof(*dst));
+    return DNSD_ENOMEM;
+}
+
+static int compare_instances(const void *a, const void *b)
+{
+    return strcmp(((const struct answers_instance *)a)->id,
+                  ((const struct answers_instance *)b)->id);
+}
+
+/* Build the snapshot of a registry service; NULL when out of memory. */
+static struct answers_service *snapshot(const struct registry_service *rsvc, uint64_t hash)
+{
+    size_t n = registry_service_instance_count(rsvc);
+    struct answers_service *svc = calloc(1, sizeof(*svc));
+    if (!svc)
+        goto fail;
+    svc->hash = hash;
+    svc->name = strdup(registry_service_name(rsvc));
+    svc->inst = calloc(n, sizeof(*svc->inst));
+    if (!svc->name || !svc->inst)
+        goto fail;
+    for (; svc->n_inst < n; svc->n_inst++) {
+        struct answers_instance *inst = &svc->inst[svc->n_inst];
+        if (instance_copy(inst, registry_service_instance(rsvc, svc->n_inst)) != 0)
+            goto fail;
+        svc->has_proto[inst->proto == REGISTRY_PROTO_UDP] = true;
+    }
+    qsort(svc->inst, svc->n_inst, sizeof(*svc->inst), compare_instances);
+    return svc;
+
+fail:
+    service_free(svc);
+    return NULL;
+}
+
+/* Double the bucket array when the table is fuller than one service per bucket. */
+static int maybe_grow(struct answers *ans)
+{
+    if (ans->n_services < ans->n_buckets)
+        return 0;
+    size_t n = ans->n_buckets * 2;
+    struct answers_service **buckets = calloc(n, sizeof(*buckets));
+    if (!buckets)
+        return DNSD_ENOMEM;
+    for (size_t b = 0; b < ans->n_buckets; b++) {
+        struct answers_service *svc = ans->buckets[b];
+        while (svc) {
+            struct answers_service *next = svc->next;
+            svc->next = buckets[svc->hash & (n - 1)];
+            buckets[svc->hash & (n - 1)] = svc;
+            svc = next;
+        }
+    }
+    free(ans->buckets);
+    ans->buckets = buckets;
+    ans->n_buckets = n;
+    return 0;
+}
+
+static void count_protos(struct answers *ans, const struct answers_service *svc, int sign)
+{
+    for (size_t p = 0; p < 2; p++) {
+        if (svc->has_proto[p])
+            ans->n_proto[p] = sign > 0 ? ans->n_proto[p] + 1 : ans->n_proto[p] - 1;
+    }
+}
+
+int answers_update_service(struct answers *ans, const struct registry *reg, const char *service)
+{
+    uint64_t hash = hash_name(service);
+    const struct registry_service *rsvc = registry_find_service(reg, service);
+    struct answers_service *fresh = NULL;
+
+    if (rsvc && registry_service_instance_count(rsvc) > 0) {
+        fresh = snapshot(rsvc, hash);
+        if (!fresh)
+            return DNSD_ENOMEM;
+        if (!*find_link(ans, service, hash) && maybe_grow(ans) != 0) {
+            service_free(fresh);
+            return DNSD_ENOMEM;
+        }
+    }
+
+    struct answers_service **link = find_link(ans, service, hash);
+    struct answers_service *old = *link;
+    if (old) {
+        /* Nobody else reads concurrently yet; an RCU-style deferred free replaces this
+         * once DNS loops run on their own threads. */
+        *link = old->next;
+        count_protos(ans, old, -1);
+        ans->n_services--;
+        service_free(old);
+    }
+    if (fresh) {
+        fresh->next = ans->buckets[hash & (ans->n_buckets - 1)];
+        ans->buckets[hash & (ans->n_buckets - 1)] = fresh;
+        count_protos(ans, fresh, +1);
+        ans->n_services++;
+    }
+    ans->serial = registry_serial(reg);
+    return 0;
+}

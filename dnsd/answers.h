@@ -41,8 +41,7 @@ bool answers_has_proto(const struct answers *ans, enum registry_proto proto);
 
 /* Find a service by its lower-case name. O(1).
  * Returns: borrowed snapshot, or NULL when the service has no instances. */
-const struct answers_service *answers_find_service(const struct answers *ans,
-                                                   const char *service);
+const struct answers_service *answers_find_service(const struct answers *ans, const char *service);
 
 const char *answers_service_name(const struct answers_service *svc);
 size_t answers_service_instance_count(const struct answers_service *svc);
@@ -57,8 +56,7 @@ const struct answers_instance *answers_service_find_instance(const struct answer
 const char *answers_instance_id(const struct answers_instance *inst);
 size_t answers_instance_addr_count(const struct answers_instance *inst);
 /* The i-th address (i < count), in registration order. */
-const struct registry_addr *answers_instance_addr(const struct answers_instance *inst,
-                                                  size_t i);
+const struct registry_addr *answers_instance_addr(const struct answers_instance *inst, size_t i);
 uint16_t answers_instance_port(const struct answers_instance *inst);
 enum registry_proto answers_instance_proto(const struct answers_instance *inst);
 uint16_t answers_instance_priority(const struct answers_instance *inst);
@@ -78,5 +76,4 @@ const char *answers_instance_txt(const struct answers_instance *inst, size_t i);
 /* Rebuild what is prepared for one service from reg's current state (removing it when the
  * service has no instances left) and record registry_serial(reg).
  * Returns: 0, DNSD_ENOMEM (the previous data for the service stays published). */
-int answers_update_service(struct answers *ans, const struct registry *reg,
-                           const char *service);
+int answers_update_service(struct answers *ans, const struct registry *reg, const char *service);

@@ -79,9 +79,9 @@ struct wire_reply {
     const ldns_rdf *qname; /* borrowed; NULL: no question section (header-only reply) */
     ldns_rr_type qtype;
     ldns_rr_class qclass;
-    bool edns;              /* add an OPT record */
-    uint16_t edns_udp_size; /* our payload size, announced in OPT */
-    bool edns_do;           /* DO bit copied from the request (RFC 3225 §3) */
+    bool edns;                      /* add an OPT record */
+    uint16_t edns_udp_size;         /* our payload size, announced in OPT */
+    bool edns_do;                   /* DO bit copied from the request (RFC 3225 §3) */
     const ldns_rr_list *answer;     /* borrowed; NULL = empty */
     const ldns_rr_list *authority;  /* borrowed; NULL = empty */
     const ldns_rr_list *additional; /* borrowed; NULL = empty; OPT is added by the renderer */

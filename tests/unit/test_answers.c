@@ -1,1 +1,287 @@
-/* SPDX-License-Identifier: BSD-2-Clause */
+/* SPDX-License-Identifier: BSD-2-Clause
+ * Tests for answers: snapshots follow a real registry through its change callback (add,
+ * replace, remove, expire), hashed lookup, instance fields, TXT strings, proto tracking. */
+#include <criterion/criterion.h>
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "answers.h"
+#include "dnsd/error.h"
+#include "registry.h"
+
+static struct registry *reg;
+static struct answers *ans;
+static int updates;
+
+static void on_change(void *user, enum registry_change change, const char *service, const char *id)
+{
+    (void)user;
+    (void)change;
+    (void)id;
+    cr_assert_eq(answers_update_service(ans, reg, service), 0);
+    updates++;
+}
+
+static void setup(void)
+{
+    ans = answers_new("service.internal.");
+    cr_assert_not_null(ans);
+    reg = registry_new(on_change, NULL);
+    cr_assert_not_null(reg);
+    updates = 0;
+}
+
+static void teardown(void)
+{
+    registry_free(reg);
+    answers_free(ans);
+}
+
+TestSuite(answers, .init = setup, .fini = teardown);
+
+struct spec {
+    const char *service, *id;
+    const char *addrs[3];
+    uint16_t port;
+    enum registry_proto proto;
+    const char *tags[3];
+    const char *meta[4]; /* key, value, key, value */
+    uint32_t ttl_s;
+};
+
+static void put(const struct spec *s, uint64_t now_ms)
+{
+    struct registry_instance inst;
+    memset(&inst, 0, sizeof(inst));
+    char *tags[3];
+    struct registry_meta meta[2];
+    inst.service = (char *)s->service;
+    inst.id = (char *)s->id;
+    for (size_t i = 0; i < 3 && s->addrs[i]; i++) {
+        struct registry_addr *a = &inst.addrs[inst.n_addrs++];
+        a->family = strchr(s->addrs[i], ':') ? AF_INET6 : AF_INET;
+        cr_assert_eq(inet_pton(a->family, s->addrs[i], a->bytes), 1);
+    }
+    inst.port = s->port;
+    inst.proto = s->proto;
+    inst.weight = 1;
+    for (size_t i = 0; i < 3 && s->tags[i]; i++)
+        tags[inst.n_tags++] = (char *)s->tags[i];
+    inst.tags = inst.n_tags ? tags : NULL;
+    for (size_t i = 0; i < 2 && s->meta[2 * i]; i++) {
+        meta[i].key = (char *)s->meta[2 * i];
+        meta[i].value = (char *)s->meta[2 * i + 1];
+        inst.n_meta++;
+    }
+    inst.meta = inst.n_meta ? meta : NULL;
+    inst.ttl_s = s->ttl_s ? s->ttl_s : 30;
+    const char *field = NULL;
+    cr_assert_eq(registry_put(reg, &inst, now_ms, &field), 0, "put %s/%s: %s", s->service, s->id,
+                 field ? field : "");
+}
+
+Test(answers, starts_empty)
+{
+    cr_assert_eq(answers_serial(ans), 0);
+    cr_assert_eq(answers_service_count(ans), 0);
+    cr_assert_null(answers_find_service(ans, "web"));
+    cr_assert_not(answers_has_proto(ans, REGISTRY_PROTO_TCP));
+    cr_assert_not(answers_has_proto(ans, REGISTRY_PROTO_UDP));
+    cr_assert_str_eq(answers_domain(ans), "service.internal.");
+}
+
+Test(answers, update_publishes_instances_in_id_order)
+{
+    put(&(struct spec){.service = "web", .id = "web-2", .addrs = {"192.0.2.2"}, .port = 80}, 0);
+    put(&(struct spec){.service = "web",
+                       .id = "web-1",
+                       .addrs = {"192.0.2.1", "2001:db8::1"},
+                       .port = 8080,
+                       .ttl_s = 10},
+        1000);
+    const struct answers_service *svc = answers_find_service(ans, "web");
+    cr_assert_not_null(svc);
+    cr_assert_str_eq(answers_service_name(svc), "web");
+    cr_assert_eq(answers_service_instance_count(svc), 2);
+    const struct answers_instance *first = answers_service_instance(svc, 0);
+    cr_assert_str_eq(answers_instance_id(first), "web-1");
+    cr_assert_eq(answers_instance_port(first), 8080);
+    cr_assert_eq(answers_instance_proto(first), REGISTRY_PROTO_TCP);
+    cr_assert_eq(answers_instance_weight(first), 1);
+    cr_assert_eq(answers_instance_priority(first), 0);
+    cr_assert_eq(answers_instance_expires_ms(first), 11000);
+    cr_assert_eq(answers_instance_addr_count(first), 2);
+    cr_assert_eq(answers_instance_addr(first, 1)->family, AF_INET6);
+    cr_assert_str_eq(answers_instance_id(answers_service_instance(svc, 1)), "web-2");
+}
+
+Test(answers, finds_instance_by_id)
+{
+    put(&(struct spec){.service = "db", .id = "b", .addrs = {"192.0.2.2"}, .port = 1}, 0);
+    put(&(struct spec){.service = "db", .id = "a", .addrs = {"192.0.2.1"}, .port = 1}, 0);
+    put(&(struct spec){.service = "db", .id = "c", .addrs = {"192.0.2.3"}, .port = 1}, 0);
+    const struct answers_service *svc = answers_find_service(ans, "db");
+    cr_assert_not_null(svc);
+    for (const char *const *id = (const char *const[]){"a", "b", "c", NULL}; *id; id++) {
+        const struct answers_instance *inst = answers_service_find_instance(svc, *id);
+        cr_assert_not_null(inst, "%s", *id);
+        cr_assert_str_eq(answers_instance_id(inst), *id);
+    }
+    cr_assert_null(answers_service_find_instance(svc, "d"));
+}
+
+Test(answers, serial_follows_registry)
+{
+    put(&(struct spec){.service = "web", .id = "a", .addrs = {"192.0.2.1"}, .port = 1}, 0);
+    cr_assert_eq(answers_serial(ans), registry_serial(reg));
+    uint64_t before = answers_serial(ans);
+    cr_assert_eq(registry_renew(reg, "web", "a", 5000), 0);
+    cr_assert_gt(answers_serial(ans), before);
+    cr_assert_eq(answers_serial(ans), registry_serial(reg));
+}
+
+Test(answers, renew_updates_lease_deadline)
+{
+    put(&(struct spec){.service = "web", .id = "a", .addrs = {"192.0.2.1"}, .port = 1}, 0);
+    cr_assert_eq(registry_renew(reg, "web", "a", 5000), 0);
+    const struct answers_service *svc = answers_find_service(ans, "web");
+    cr_assert_eq(answers_instance_expires_ms(answers_service_instance(svc, 0)), 35000);
+}
+
+Test(answers, last_instance_removed_drops_service)
+{
+    put(&(struct spec){.service = "web", .id = "a", .addrs = {"192.0.2.1"}, .port = 1}, 0);
+    put(&(struct spec){.service = "web", .id = "b", .addrs = {"192.0.2.2"}, .port = 1}, 0);
+    cr_assert_eq(registry_remove(reg, "web", "a"), 0);
+    const struct answers_service *svc = answers_find_service(ans, "web");
+    cr_assert_not_null(svc);
+    cr_assert_eq(answers_service_instance_count(svc), 1);
+    cr_assert_eq(registry_remove(reg, "web", "b"), 0);
+    cr_assert_null(answers_find_service(ans, "web"));
+    cr_assert_eq(answers_service_count(ans), 0);
+    cr_assert_not(answers_has_proto(ans, REGISTRY_PROTO_TCP));
+}
+
+Test(answers, expiry_drops_instances)
+{
+    put(&(struct spec){.service = "web", .id = "a", .addrs = {"192.0.2.1"}, .port = 1, .ttl_s = 5},
+        0);
+    put(&(struct spec){.service = "web", .id = "b", .addrs = {"192.0.2.2"}, .port = 1, .ttl_s = 60},
+        0);
+    cr_assert_eq(registry_expire(reg, 5000), 1);
+    const struct answers_service *svc = answers_find_service(ans, "web");
+    cr_assert_eq(answers_service_instance_count(svc), 1);
+    cr_assert_str_eq(answers_instance_id(answers_service_instance(svc, 0)), "b");
+}
+
+Test(answers, proto_presence_is_tracked)
+{
+    put(&(struct spec){.service = "dns",
+                       .id = "a",
+                       .addrs = {"192.0.2.1"},
+                       .port = 53,
+                       .proto = REGISTRY_PROTO_UDP},
+        0);
+    cr_assert(answers_has_proto(ans, REGISTRY_PROTO_UDP));
+    cr_assert_not(answers_has_proto(ans, REGISTRY_PROTO_TCP));
+    put(&(struct spec){.service = "web", .id = "a", .addrs = {"192.0.2.2"}, .port = 80}, 0);
+    cr_assert(answers_has_proto(ans, REGISTRY_PROTO_TCP));
+    /* re-registering dns as tcp removes the last udp instance */
+    put(&(struct spec){.service = "dns",
+                       .id = "a",
+                       .addrs = {"192.0.2.1"},
+                       .port = 53,
+                       .proto = REGISTRY_PROTO_TCP},
+        0);
+    cr_assert_not(answers_has_proto(ans, REGISTRY_PROTO_UDP));
+    cr_assert_eq(registry_remove(reg, "dns", "a"), 0);
+    cr_assert(answers_has_proto(ans, REGISTRY_PROTO_TCP));
+    cr_assert_eq(registry_remove(reg, "web", "a"), 0);
+    cr_assert_not(answers_has_proto(ans, REGISTRY_PROTO_TCP));
+}
+
+Test(answers, tags_are_copied)
+{
+    put(&(struct spec){.service = "web",
+                       .id = "a",
+                       .addrs = {"192.0.2.1"},
+                       .port = 1,
+                       .tags = {"primary", "eu"}},
+        0);
+    put(&(struct spec){.service = "web", .id = "b", .addrs = {"192.0.2.2"}, .port = 1}, 0);
+    const struct answers_service *svc = answers_find_service(ans, "web");
+    const struct answers_instance *a = answers_service_find_instance(svc, "a");
+    const struct answers_instance *b = answers_service_find_instance(svc, "b");
+    cr_assert(answers_instance_is_tagged(a));
+    cr_assert(answers_instance_has_tag(a, "primary"));
+    cr_assert(answers_instance_has_tag(a, "eu"));
+    cr_assert_not(answers_instance_has_tag(a, "us"));
+    cr_assert_not(answers_instance_is_tagged(b));
+    cr_assert_not(answers_instance_has_tag(b, "primary"));
+}
+
+Test(answers, txt_strings_are_key_value)
+{
+    put(&(struct spec){.service = "web",
+                       .id = "a",
+                       .addrs = {"192.0.2.1"},
+                       .port = 1,
+                       .meta = {"version", "1.4", "zone", "eu-1"}},
+        0);
+    const struct answers_instance *a =
+        answers_service_instance(answers_find_service(ans, "web"), 0);
+    cr_assert_eq(answers_instance_txt_count(a), 2);
+    cr_assert_str_eq(answers_instance_txt(a, 0), "version=1.4");
+    cr_assert_str_eq(answers_instance_txt(a, 1), "zone=eu-1");
+}
+
+Test(answers, no_metadata_is_one_empty_string)
+{
+    put(&(struct spec){.service = "web", .id = "a", .addrs = {"192.0.2.1"}, .port = 1}, 0);
+    const struct answers_instance *a =
+        answers_service_instance(answers_find_service(ans, "web"), 0);
+    cr_assert_eq(answers_instance_txt_count(a), 1);
+    cr_assert_str_eq(answers_instance_txt(a, 0), "");
+}
+
+Test(answers, many_services_stay_findable)
+{
+    char name[32];
+    for (int i = 0; i < 300; i++) {
+        snprintf(name, sizeof(name), "svc-%d", i);
+        put(&(struct spec){.service = name, .id = "a", .addrs = {"192.0.2.1"}, .port = 1}, 0);
+    }
+    cr_assert_eq(answers_service_count(ans), 300);
+    for (int i = 0; i < 300; i++) {
+        snprintf(name, sizeof(name), "svc-%d", i);
+        const struct answers_service *svc = answers_find_service(ans, name);
+        cr_assert_not_null(svc, "%s", name);
+        cr_assert_str_eq(answers_service_name(svc), name);
+    }
+    cr_assert_null(answers_find_service(ans, "svc-300"));
+}
+
+Test(answers, update_for_unknown_service_is_harmless)
+{
+    cr_assert_eq(answers_update_service(ans, reg, "ghost"), 0);
+    cr_assert_null(answers_find_service(ans, "ghost"));
+    cr_assert_eq(answers_service_count(ans), 0);
+}
+
+Test(answers, snapshot_is_independent_of_registry)
+{
+    put(&(struct spec){.service = "web", .id = "a", .addrs = {"192.0.2.1"}, .port = 1}, 0);
+    /* a registry without callback changes nothing published */
+    struct registry *other = registry_new(NULL, NULL);
+    cr_assert_not_null(other);
+    const struct answers_service *svc = answers_find_service(ans, "web");
+    registry_free(reg);
+    reg = other;
+    cr_assert_str_eq(answers_instance_id(answers_service_instance(svc, 0)), "a");
+    /* an explicit update from a registry without the service removes it */
+    cr_assert_eq(answers_update_service(ans, reg, "web"), 0);
+    cr_assert_null(answers_find_service(ans, "web"));
+}
