@@ -19,20 +19,20 @@ struct zonestore_apex {
     const char *const *ns_addresses; /* textual IPv4/IPv6 addresses of ns_name, if it is
                                         inside domain; may be empty */
     size_t n_ns_addresses;
-    const char *rname;               /* absolute SOA RNAME, e.g. "hostmaster.service.internal." */
-    uint32_t serial;                 /* base serial; the query path adds the registry serial */
+    const char *rname; /* absolute SOA RNAME, e.g. "hostmaster.service.internal." */
+    uint32_t serial;   /* base serial; the query path adds the registry serial */
     uint32_t refresh, retry, expire;
-    uint32_t minimum;                /* SOA MINIMUM: the negative-caching TTL (RFC 2308) */
-    uint32_t ttl;                    /* TTL of the SOA, NS and address records */
+    uint32_t minimum; /* SOA MINIMUM: the negative-caching TTL (RFC 2308) */
+    uint32_t ttl;     /* TTL of the SOA, NS and address records */
 };
 
 /* What a name is within a zone (RFC 1034 §4.3.2 algorithm). */
 enum zonestore_kind {
-    ZONESTORE_NXDOMAIN,   /* no such name, no wildcard covers it */
-    ZONESTORE_NAME,       /* the name owns records (node has at least one RRset) */
+    ZONESTORE_NXDOMAIN,          /* no such name, no wildcard covers it */
+    ZONESTORE_NAME,              /* the name owns records (node has at least one RRset) */
     ZONESTORE_EMPTY_NONTERMINAL, /* the name exists only because names below it do */
-    ZONESTORE_WILDCARD,   /* no such name, but the wildcard node covers it (RFC 4592) */
-    ZONESTORE_DELEGATION, /* the name is at or below a zone cut; node is the cut (its NS) */
+    ZONESTORE_WILDCARD,          /* no such name, but the wildcard node covers it (RFC 4592) */
+    ZONESTORE_DELEGATION,        /* the name is at or below a zone cut; node is the cut (its NS) */
 };
 
 struct zonestore;
@@ -46,10 +46,10 @@ struct zonestore_match {
 };
 
 /* Build a store from every *.zone file in dir (files read in name order; the origin of a
- * file is its $ORIGIN or, without one, the file name less ".zone"), then add the apex for
- * apex->domain unless a file has that origin. dir may be NULL: apex only.
- * Files are read with default TTL 3600 and class IN; names beginning with '.' and entries
- * that are not regular files are skipped.
+ * file is the $ORIGIN before its first record or, without one, the file name less ".zone"),
+ * then add the apex for apex->domain unless a file has that origin. dir may be NULL: apex
+ * only. Files are read with default TTL 3600 and class IN; names beginning with '.' and
+ * entries that are not regular files are skipped; $INCLUDE is a syntax error.
  * Returns: 0 and *out, DNSD_ENOENT (dir missing; err says which), DNSD_EPARSE (err holds
  * "file:line: message", also for a relative $ORIGIN), DNSD_EINVAL (a zone without SOA, two
  * files with one origin, a record outside its zone, a file name that is no domain name: err
@@ -74,8 +74,7 @@ const struct zonestore_zone *zonestore_zone_at(const struct zonestore *zs, size_
 
 /* The zone with the longest origin that is qname or an ancestor of it.
  * Returns: borrowed zone, or NULL when no zone contains qname. */
-const struct zonestore_zone *zonestore_find_zone(const struct zonestore *zs,
-                                                 const ldns_rdf *qname);
+const struct zonestore_zone *zonestore_find_zone(const struct zonestore *zs, const ldns_rdf *qname);
 
 /* Returns: the zone whose origin equals name exactly (borrowed), or NULL. */
 const struct zonestore_zone *zonestore_zone_by_origin(const struct zonestore *zs,
@@ -92,9 +91,9 @@ const char *zonestore_zone_file(const struct zonestore_zone *zone);
 /* The number of records in the zone, SOA included. */
 size_t zonestore_zone_rr_count(const struct zonestore_zone *zone);
 
-/* Classify qname (which must be within zone) and find its node. Names compare
- * case-insensitively. The cut itself is DELEGATION too (its NS is not authoritative data).
- * Never allocates; O(labels * log(records)). */
+/* Classify qname (which should be within zone; a name outside it is NXDOMAIN) and find its
+ * node. Names compare case-insensitively. The cut itself is DELEGATION too (its NS is not
+ * authoritative data). Never allocates; O(labels * log(records)). */
 void zonestore_lookup(const struct zonestore_zone *zone, const ldns_rdf *qname,
                       struct zonestore_match *out);
 
@@ -112,5 +111,5 @@ const ldns_rr_list *zonestore_node_all(const struct zonestore_node *node);
 /* The RRset of type owned by exactly name in zone (no wildcard, no delegation logic): used
  * for additional-section addresses of SRV/NS/MX targets.
  * Returns: borrowed list, or NULL. */
-const ldns_rr_list *zonestore_find_rrset(const struct zonestore_zone *zone,
-                                         const ldns_rdf *name, ldns_rr_type type);
+const ldns_rr_list *zonestore_find_rrset(const struct zonestore_zone *zone, const ldns_rdf *name,
+                                         ldns_rr_type type);
