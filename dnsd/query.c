@@ -333,6 +333,20 @@ static const ldns_rr_list *pick_any_static(const struct zonestore_node *node)
 
 static int resolve(struct lookup *lk, const ldns_rdf *name, unsigned depth, enum outcome *out);
 
+/* Is name already the owner of a CNAME in the answer? Then the chain has looped back on
+ * itself (RFC 1034 §3.6.2: a loop ends the chain; every record is listed once). */
+static bool chain_has_visited(const struct lookup *lk, const ldns_rdf *name)
+{
+    const ldns_rr_list *answer = lk->ctx->answer;
+    for (size_t i = 0; i < ldns_rr_list_rr_count(answer); i++) {
+        const ldns_rr *rr = ldns_rr_list_rr(answer, i);
+        if (ldns_rr_get_type(rr) == LDNS_RR_TYPE_CNAME &&
+            ldns_dname_compare(ldns_rr_owner(rr), name) == 0)
+            return true;
+    }
+    return false;
+}
+
 /* Answer from a static node (its own name, or a wildcard when owner is set). */
 static int answer_static(struct lookup *lk, const struct zonestore_node *node,
                          const ldns_rdf *owner, unsigned depth, enum outcome *out)
@@ -344,7 +358,7 @@ static int answer_static(struct lookup *lk, const struct zonestore_node *node,
             return DNSD_ENOMEM;
         const ldns_rdf *target = ldns_rr_rdf(ldns_rr_list_rr(cname, 0), 0);
         *out = OUTCOME_FOUND;
-        if (depth + 1 >= QUERY_MAX_CHAIN || !in_zone(lk, target))
+        if (depth + 1 >= QUERY_MAX_CHAIN || !in_zone(lk, target) || chain_has_visited(lk, target))
             return 0;
         int rc = resolve(lk, target, depth + 1, out);
         if (rc == 0 && *out == OUTCOME_REFERRAL)
@@ -874,7 +888,9 @@ static int answer_question(struct query_ctx *ctx, const struct zonestore *zs,
                            const struct answers *ans, uint64_t now_ms, struct wire_reply *r)
 {
     const struct wire_query *q = &ctx->q;
-    if (q->qclass != LDNS_RR_CLASS_IN || q->qtype == LDNS_RR_TYPE_AXFR ||
+    /* RFC 1035 §3.2.5: QCLASS * (ANY) matches our class IN data. */
+    bool any_class = q->qclass == LDNS_RR_CLASS_ANY;
+    if ((q->qclass != LDNS_RR_CLASS_IN && !any_class) || q->qtype == LDNS_RR_TYPE_AXFR ||
         q->qtype == LDNS_RR_TYPE_IXFR) {
         r->rcode = LDNS_RCODE_REFUSED;
         return 0;
@@ -897,7 +913,9 @@ static int answer_question(struct query_ctx *ctx, const struct zonestore *zs,
     int rc = resolve(&lk, q->qname, 0, &outcome);
     if (rc != 0)
         return rc;
-    r->aa = outcome != OUTCOME_REFERRAL;
+    /* No server holds every class, so a QCLASS ANY answer is never authoritative (as in
+     * NSD); its negative answers keep the SOA. */
+    r->aa = outcome != OUTCOME_REFERRAL && !any_class;
     r->rcode = outcome == OUTCOME_NXDOMAIN ? LDNS_RCODE_NXDOMAIN : LDNS_RCODE_NOERROR;
     if (outcome == OUTCOME_NODATA || outcome == OUTCOME_NXDOMAIN) {
         /* RFC 2308 §3: the SOA in authority, for negative caching. */
@@ -909,6 +927,29 @@ static int answer_question(struct query_ctx *ctx, const struct zonestore *zs,
     r->authority = ctx->authority;
     r->additional = ctx->additional;
     return 0;
+}
+
+/* The RCODE for a QTYPE that names no data (RFC 6895 §3.1): TYPE 0 and the meta-TYPEs
+ * (OPT, TSIG and the unassigned 128..248) are never queried (FORMERR); TKEY, MAILA and
+ * MAILB are QTYPEs this server does not implement (NOTIMP). NOERROR for every other QTYPE:
+ * ANY, AXFR and IXFR have their own rules, data TYPEs are looked up. */
+static uint16_t meta_qtype_rcode(ldns_rr_type qtype)
+{
+    switch (qtype) {
+    case LDNS_RR_TYPE_ANY:
+    case LDNS_RR_TYPE_AXFR:
+    case LDNS_RR_TYPE_IXFR:
+        return LDNS_RCODE_NOERROR;
+    case LDNS_RR_TYPE_TKEY:
+    case LDNS_RR_TYPE_MAILA:
+    case LDNS_RR_TYPE_MAILB:
+        return LDNS_RCODE_NOTIMPL;
+    default:
+        break;
+    }
+    if (qtype == 0 || qtype == LDNS_RR_TYPE_OPT || (qtype >= 128 && qtype <= 255))
+        return LDNS_RCODE_FORMERR;
+    return LDNS_RCODE_NOERROR;
 }
 
 /* Build the reply for the parsed request; rcode and sections in r. */
@@ -927,6 +968,11 @@ static int decide(struct query_ctx *ctx, const struct zonestore *zs, const struc
     if (q->edns && q->edns_version > 0) {
         /* RFC 6891 §6.1.3: we speak version 0 only. */
         reply_init(ctx, r, WIRE_RCODE_BADVERS);
+        return 0;
+    }
+    uint16_t meta = meta_qtype_rcode(q->qtype);
+    if (meta != LDNS_RCODE_NOERROR) {
+        reply_init(ctx, r, meta);
         return 0;
     }
     reply_init(ctx, r, LDNS_RCODE_NOERROR);

@@ -15,6 +15,10 @@
 
 #define TCP_MSG_MAX 65535
 #define TCP_BACKLOG 128
+/* A client that pipelines queries but does not read the answers is not read from while
+ * this many answers wait to be sent, so it cannot make dnsd buffer without bound (RFC 7766
+ * §6.2.1.1 pipelining, §10 resource use); reading resumes once half of them are out. */
+#define TCP_MAX_PENDING_WRITES 64
 
 struct server;
 
@@ -39,6 +43,7 @@ struct tcp_conn {
     unsigned pending_writes;
     bool closing;
     bool read_eof;
+    bool paused; /* reading stopped until pending_writes drains */
 };
 
 struct udp_send {
@@ -199,12 +204,17 @@ static void conn_close_when_flushed(struct tcp_conn *conn)
         conn_close(conn);
 }
 
+/* Every read and every completed write restarts the timer, so it fires after a whole
+ * timeout without progress either way: an idle client, or one that stopped reading. */
 static void idle_expired(uv_timer_t *timer)
 {
     struct tcp_conn *conn = timer->data;
-    if (conn->pending_writes == 0)
-        conn_close(conn);
+    conn_close(conn);
 }
+
+static void tcp_process(struct tcp_conn *conn);
+static void tcp_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf);
+static void tcp_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
 
 static void tcp_written(uv_write_t *req, int status)
 {
@@ -214,8 +224,14 @@ static void tcp_written(uv_write_t *req, int status)
     conn->pending_writes--;
     if (conn->closing)
         return;
-    if (status < 0 || conn->read_eof || conn->srv->stopping)
+    if (status < 0 || conn->read_eof || conn->srv->stopping) {
         conn_close_when_flushed(conn);
+        return;
+    }
+    conn_touch(conn);
+    /* Answer what is already buffered, then read again (tcp_process resumes reading). */
+    if (conn->paused && conn->pending_writes <= TCP_MAX_PENDING_WRITES / 2)
+        tcp_process(conn);
 }
 
 static void tcp_send_answer(struct tcp_conn *conn, const uint8_t *resp, size_t len)
@@ -245,7 +261,8 @@ static void tcp_process(struct tcp_conn *conn)
 {
     struct server *srv = conn->srv;
     size_t off = 0;
-    while (!conn->closing && conn->len - off >= 2) {
+    while (!conn->closing && conn->pending_writes < TCP_MAX_PENDING_WRITES &&
+           conn->len - off >= 2) {
         size_t msg_len = ((size_t)conn->buf[off] << 8) | conn->buf[off + 1];
         if (conn->len - off - 2 < msg_len)
             break;
@@ -257,9 +274,21 @@ static void tcp_process(struct tcp_conn *conn)
         if (resp_len > 0)
             tcp_send_answer(conn, resp, resp_len);
     }
-    if (off > 0 && !conn->closing) {
+    if (conn->closing)
+        return;
+    if (off > 0) {
         memmove(conn->buf, conn->buf + off, conn->len - off);
         conn->len -= off;
+    }
+    bool full = conn->pending_writes >= TCP_MAX_PENDING_WRITES;
+    if (full && !conn->paused) {
+        uv_read_stop((uv_stream_t *)&conn->handle);
+        conn->paused = true;
+    } else if (!full && conn->paused) {
+        conn->paused = false;
+        if (!conn->read_eof && !srv->stopping &&
+            uv_read_start((uv_stream_t *)&conn->handle, tcp_alloc, tcp_read) != 0)
+            conn_close_when_flushed(conn);
     }
 }
 

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: BSD-2-Clause
  * The DNS listeners: UDP and TCP sockets on libuv, each received query handed to query.c
- * and its answer sent back. TCP follows RFC 7766: pipelined queries, an idle timeout, and a
- * connection cap that closes the longest-idle connection first. Owns its sockets, never the
- * zone store or the answers it reads.
+ * and its answer sent back. TCP follows RFC 7766: pipelined queries (a client that does not
+ * read its answers is not read from), an idle timeout (no read and no write progress), and
+ * a connection cap that closes the longest-idle connection first. Owns its sockets, never
+ * the zone store or the answers it reads.
  * Loop: every function runs on the loop the server was started on. */
 #pragma once
 

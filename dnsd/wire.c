@@ -27,11 +27,40 @@ static void set_defect(struct wire_query *q, enum wire_defect defect)
         q->defect = defect;
 }
 
+/* RFC 1035 §4.1.4: a pointer refers to a prior occurrence of a name. Each pointer must
+ * point past the header and before the start of the labels it continues, so pointers go
+ * strictly backwards and cannot loop; ldns_wire2dname also follows forward pointers and
+ * pointers into the header, which would echo bytes the client never sent as a name. */
+static bool pointers_go_back(const uint8_t *req, size_t len, size_t pos)
+{
+    size_t start = pos;
+    while (pos < len) {
+        uint8_t b = req[pos];
+        if (b == 0)
+            return true;
+        if ((b & 0xc0U) == 0xc0U) {
+            if (len - pos < 2)
+                return false;
+            size_t target = ((size_t)(b & 0x3fU) << 8) | req[pos + 1];
+            if (target < WIRE_HEADER_SIZE || target >= start)
+                return false;
+            start = pos = target;
+        } else if ((b & 0xc0U) != 0) {
+            return false; /* extended label types (RFC 6891 §5) */
+        } else {
+            pos += 1 + (size_t)b;
+        }
+    }
+    return false;
+}
+
 /* Read the question section; returns 0, DNSD_ENOMEM, or 1 when it is malformed. */
 static int parse_questions(const uint8_t *req, size_t len, size_t *pos, struct wire_query *q)
 {
     for (uint16_t i = 0; i < q->qdcount; i++) {
         ldns_rdf *name = NULL;
+        if (!pointers_go_back(req, len, *pos))
+            return 1;
         ldns_status st = ldns_wire2dname(&name, req, len, pos);
         if (st == LDNS_STATUS_MEM_ERR)
             return DNSD_ENOMEM;
@@ -65,42 +94,79 @@ static void read_opt(const ldns_rr *rr, struct wire_query *q)
     q->edns_do = (ttl & 0x8000U) != 0;
 }
 
-/* Read the records after the question; returns 0, DNSD_ENOMEM, or 1 when one is malformed. */
+/* RDLENGTH of the OPT record that ldns has parsed from req at start: its owner is the root,
+ * written as one zero byte or as a two-byte pointer to one. */
+static size_t opt_rdlength(const uint8_t *req, size_t start)
+{
+    size_t fixed = start + (req[start] == 0 ? 1 : 2);
+    return ldns_read_uint16(req + fixed + 8);
+}
+
+/* Do the options in rdata[0..len) exactly fill it, each a code, a length and that many
+ * bytes (RFC 6891 §6.1.2)? Unknown option codes are fine: they are ignored (§6.1.2). */
+static bool opt_options_are_framed(const uint8_t *rdata, size_t len)
+{
+    size_t off = 0;
+    while (len - off >= 4) {
+        size_t opt_len = ldns_read_uint16(rdata + off + 2);
+        if (len - off - 4 < opt_len)
+            return false;
+        off += 4 + opt_len;
+    }
+    return off == len;
+}
+
+/* Classify one OPT record that ldns parsed from req at start; returns whether it is
+ * well-formed (its fields are then in q). */
+static bool check_opt(const uint8_t *req, size_t start, size_t end, const ldns_rr *rr,
+                      ldns_pkt_section section, size_t n_opt, struct wire_query *q)
+{
+    enum wire_defect defect = WIRE_DEFECT_NONE;
+    if (section != LDNS_SECTION_ADDITIONAL)
+        defect = WIRE_DEFECT_OPT_SECTION;
+    else if (n_opt > 1)
+        defect = WIRE_DEFECT_OPT_MULTIPLE;
+    else if (ldns_dname_label_count(ldns_rr_owner(rr)) != 0)
+        defect = WIRE_DEFECT_OPT_OWNER;
+    else if (!opt_options_are_framed(req + end - opt_rdlength(req, start),
+                                     opt_rdlength(req, start)))
+        defect = WIRE_DEFECT_OPT_OPTIONS;
+    if (defect != WIRE_DEFECT_NONE) {
+        set_defect(q, defect);
+        return false;
+    }
+    read_opt(rr, q);
+    return true;
+}
+
+/* Read the records after the question; returns 0, DNSD_ENOMEM, or 1 when one is malformed.
+ * *opt_ok tells whether there is exactly one OPT and it is well-formed. */
 static int parse_records(const uint8_t *req, size_t len, size_t *pos, struct wire_query *q,
-                         size_t *n_opt)
+                         bool *opt_ok)
 {
     static const ldns_pkt_section sections[] = {LDNS_SECTION_ANSWER, LDNS_SECTION_AUTHORITY,
                                                 LDNS_SECTION_ADDITIONAL};
     const uint16_t counts[] = {q->ancount, q->nscount, q->arcount};
+    size_t n_opt = 0;
+    bool all_ok = true;
 
+    *opt_ok = false;
     for (size_t s = 0; s < 3; s++) {
         for (uint16_t i = 0; i < counts[s]; i++) {
             ldns_rr *rr = NULL;
+            size_t start = *pos;
             ldns_status st = ldns_wire2rr(&rr, req, len, pos, sections[s]);
             if (st == LDNS_STATUS_MEM_ERR)
                 return DNSD_ENOMEM;
             if (st != LDNS_STATUS_OK)
                 return 1;
-            if (ldns_rr_get_type(rr) == LDNS_RR_TYPE_OPT) {
-                if (sections[s] != LDNS_SECTION_ADDITIONAL)
-                    set_defect(q, WIRE_DEFECT_OPT_SECTION);
-                else if (++*n_opt > 1)
-                    set_defect(q, WIRE_DEFECT_OPT_MULTIPLE);
-                else if (ldns_dname_label_count(ldns_rr_owner(rr)) != 0)
-                    set_defect(q, WIRE_DEFECT_OPT_OWNER);
-                else
-                    read_opt(rr, q);
-            }
+            if (ldns_rr_get_type(rr) == LDNS_RR_TYPE_OPT)
+                all_ok &= check_opt(req, start, *pos, rr, sections[s], ++n_opt, q);
             ldns_rr_free(rr);
         }
     }
+    *opt_ok = n_opt == 1 && all_ok;
     return 0;
-}
-
-static bool is_opt_defect(enum wire_defect d)
-{
-    return d == WIRE_DEFECT_OPT_MULTIPLE || d == WIRE_DEFECT_OPT_OWNER ||
-           d == WIRE_DEFECT_OPT_SECTION || d == WIRE_DEFECT_RECORD;
 }
 
 int wire_parse_query(const uint8_t *req, size_t len, struct wire_query *q)
@@ -130,8 +196,8 @@ int wire_parse_query(const uint8_t *req, size_t len, struct wire_query *q)
         return 0;
     }
 
-    size_t n_opt = 0;
-    rc = parse_records(req, len, &pos, q, &n_opt);
+    bool opt_ok = false;
+    rc = parse_records(req, len, &pos, q, &opt_ok);
     if (rc < 0)
         goto fail;
     if (rc > 0)
@@ -140,7 +206,8 @@ int wire_parse_query(const uint8_t *req, size_t len, struct wire_query *q)
         set_defect(q, WIRE_DEFECT_ANCOUNT);
     if (rc == 0 && pos != len)
         set_defect(q, WIRE_DEFECT_TRAILING);
-    q->edns = n_opt == 1 && !is_opt_defect(q->defect);
+    /* RFC 6891 §7: a malformed OPT gets FORMERR without one. */
+    q->edns = rc == 0 && opt_ok;
     if (!q->edns) {
         q->edns_udp_size = 0;
         q->edns_version = 0;

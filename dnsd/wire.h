@@ -30,12 +30,15 @@
 enum wire_defect {
     WIRE_DEFECT_NONE = 0,
     WIRE_DEFECT_QDCOUNT,      /* QDCOUNT is not 1 */
-    WIRE_DEFECT_QUESTION,     /* the question's name is malformed or the question truncated */
+    WIRE_DEFECT_QUESTION,     /* the question's name is malformed (including a compression
+                                 pointer that does not point back to an earlier name, RFC 1035
+                                 §4.1.4) or the question truncated */
     WIRE_DEFECT_ANCOUNT,      /* answer or authority section not empty */
     WIRE_DEFECT_RECORD,       /* a record after the question is malformed or truncated */
     WIRE_DEFECT_OPT_MULTIPLE, /* more than one OPT record (RFC 6891 §6.1.1) */
     WIRE_DEFECT_OPT_OWNER,    /* OPT owner is not the root (RFC 6891 §6.1.2) */
     WIRE_DEFECT_OPT_SECTION,  /* OPT outside the additional section (RFC 6891 §6.1.1) */
+    WIRE_DEFECT_OPT_OPTIONS,  /* OPT options do not exactly fill its RDATA (RFC 6891 §6.1.2) */
     WIRE_DEFECT_TRAILING,     /* bytes left after the last record */
 };
 

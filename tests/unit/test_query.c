@@ -1015,3 +1015,137 @@ Test(query, ds_at_cut_is_answered_by_parent, .init = setup_mixed)
     assert_negative(pkt, LDNS_RCODE_NOERROR, "service.internal.", 60);
     ldns_pkt_free(pkt);
 }
+
+Test(query, cname_loop_lists_each_record_once, .init = setup_mixed)
+{
+    /* RFC 1034 §3.6.2: the loop ends the chain; each CNAME appears once */
+    ldns_pkt *pkt = ask("loop1.service.internal.", LDNS_RR_TYPE_A);
+    assert_rcode(pkt, LDNS_RCODE_NOERROR);
+    cr_assert_eq(ldns_pkt_ancount(pkt), 2);
+    cr_assert(
+        has_rr(ldns_pkt_answer(pkt), "loop1.service.internal. IN CNAME loop2.service.internal."));
+    cr_assert(
+        has_rr(ldns_pkt_answer(pkt), "loop2.service.internal. IN CNAME loop1.service.internal."));
+    ldns_pkt_free(pkt);
+}
+
+/* Ask web.service.internal. for type (written into the wire: ldns turns a QTYPE of 0 into
+ * A) with EDNS; expect rcode without AA, the question, no records and the OPT. */
+static void assert_refused_type(uint16_t type, ldns_pkt_rcode rcode)
+{
+    uint8_t *req = NULL;
+    size_t len = make_request(
+        &(struct ask){.name = "web.service.internal.", .type = LDNS_RR_TYPE_A, .edns = 1232}, &req);
+    /* the question ends just before the 11-byte OPT record */
+    ldns_write_uint16(req + len - 11 - 4, type);
+    size_t n = 0;
+    const uint8_t *resp = run(req, len, QUERY_UDP, 0, &n);
+    free(req);
+    ldns_pkt *pkt = parse(resp, n);
+    cr_assert_eq(ldns_pkt_get_rcode(pkt), rcode, "QTYPE %u: rcode %d, want %d", type,
+                 ldns_pkt_get_rcode(pkt), rcode);
+    cr_assert_not(ldns_pkt_aa(pkt));
+    cr_assert_eq(ldns_pkt_qdcount(pkt), 1);
+    cr_assert_eq(ldns_rr_get_type(ldns_rr_list_rr(ldns_pkt_question(pkt), 0)), type);
+    cr_assert_eq(ldns_pkt_ancount(pkt) + ldns_pkt_nscount(pkt), 0);
+    cr_assert(ldns_pkt_edns(pkt), "the request's OPT was fine: OPT in the reply");
+    ldns_pkt_free(pkt);
+}
+
+Test(query, meta_qtypes_are_formerr)
+{
+    put(&(struct spec){.service = "web", .id = "web-1", .addrs = {"192.0.2.10"}});
+    /* RFC 6895 §3.1: TYPE 0, OPT, TSIG and unassigned meta-TYPEs are never queried */
+    assert_refused_type(0, LDNS_RCODE_FORMERR);
+    assert_refused_type(LDNS_RR_TYPE_OPT, LDNS_RCODE_FORMERR);
+    assert_refused_type(LDNS_RR_TYPE_TSIG, LDNS_RCODE_FORMERR);
+    assert_refused_type(128, LDNS_RCODE_FORMERR);
+    assert_refused_type(248, LDNS_RCODE_FORMERR);
+}
+
+Test(query, unimplemented_qtypes_are_notimp)
+{
+    put(&(struct spec){.service = "web", .id = "web-1", .addrs = {"192.0.2.10"}});
+    assert_refused_type(LDNS_RR_TYPE_TKEY, LDNS_RCODE_NOTIMPL);
+    assert_refused_type(LDNS_RR_TYPE_MAILA, LDNS_RCODE_NOTIMPL);
+    assert_refused_type(LDNS_RR_TYPE_MAILB, LDNS_RCODE_NOTIMPL);
+}
+
+Test(query, data_types_next_to_meta_range_are_looked_up)
+{
+    put(&(struct spec){.service = "web", .id = "web-1", .addrs = {"192.0.2.10"}});
+    /* 127 and 256 (URI) are data TYPEs: NODATA, not an error */
+    ldns_pkt *pkt = ask("web.service.internal.", (ldns_rr_type)127);
+    assert_negative(pkt, LDNS_RCODE_NOERROR, "service.internal.", 60);
+    ldns_pkt_free(pkt);
+    pkt = ask("web.service.internal.", (ldns_rr_type)256);
+    assert_negative(pkt, LDNS_RCODE_NOERROR, "service.internal.", 60);
+    ldns_pkt_free(pkt);
+}
+
+Test(query, qclass_any_is_answered_without_aa)
+{
+    put(&(struct spec){.service = "web", .id = "web-1", .addrs = {"192.0.2.10"}});
+    ldns_pkt *pkt = ask_full(&(struct ask){.name = "web.service.internal.",
+                                           .type = LDNS_RR_TYPE_A,
+                                           .class = LDNS_RR_CLASS_ANY},
+                             NULL);
+    assert_rcode(pkt, LDNS_RCODE_NOERROR);
+    cr_assert_not(ldns_pkt_aa(pkt), "nobody is authoritative for every class");
+    cr_assert_eq(ldns_pkt_ancount(pkt), 1);
+    cr_assert(has_rr(ldns_pkt_answer(pkt), "web.service.internal. IN A 192.0.2.10"));
+    ldns_pkt_free(pkt);
+    pkt = ask_full(&(struct ask){.name = "nosuch.service.internal.",
+                                 .type = LDNS_RR_TYPE_A,
+                                 .class = LDNS_RR_CLASS_ANY},
+                   NULL);
+    assert_rcode(pkt, LDNS_RCODE_NXDOMAIN);
+    cr_assert_not(ldns_pkt_aa(pkt));
+    cr_assert_eq(count_type(ldns_pkt_authority(pkt), LDNS_RR_TYPE_SOA), 1);
+    ldns_pkt_free(pkt);
+    /* still not a way to ask for a zone transfer, nor for names outside our zones */
+    pkt = ask_full(&(struct ask){.name = "service.internal.",
+                                 .type = LDNS_RR_TYPE_AXFR,
+                                 .class = LDNS_RR_CLASS_ANY,
+                                 .transport = QUERY_TCP},
+                   NULL);
+    assert_rcode(pkt, LDNS_RCODE_REFUSED);
+    ldns_pkt_free(pkt);
+    pkt = ask_full(&(struct ask){.name = "www.example.com.",
+                                 .type = LDNS_RR_TYPE_A,
+                                 .class = LDNS_RR_CLASS_ANY},
+                   NULL);
+    assert_rcode(pkt, LDNS_RCODE_REFUSED);
+    ldns_pkt_free(pkt);
+}
+
+Test(query, malformed_opt_options_are_formerr_without_opt)
+{
+    uint8_t *req = NULL;
+    size_t len = make_request(&(struct ask){.name = "web.service.internal.", .type = 1}, &req);
+    /* RFC 6891 §7: an OPT whose option overruns its RDATA is malformed */
+    static const uint8_t opt[] = {0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 4, 0, 10, 0, 20};
+    uint8_t *grown = realloc(req, len + sizeof(opt));
+    cr_assert_not_null(grown);
+    memcpy(grown + len, opt, sizeof(opt));
+    ldns_write_uint16(grown + LDNS_ARCOUNT_OFF, 1);
+    size_t n = 0;
+    const uint8_t *resp = run(grown, len + sizeof(opt), QUERY_UDP, 0, &n);
+    ldns_pkt *pkt = parse(resp, n);
+    assert_rcode(pkt, LDNS_RCODE_FORMERR);
+    cr_assert_eq(ldns_pkt_qdcount(pkt), 1);
+    cr_assert_not(ldns_pkt_edns(pkt));
+    cr_assert_eq(ldns_pkt_arcount(pkt), 0);
+    ldns_pkt_free(pkt);
+    free(grown);
+}
+
+Test(query, forward_pointer_question_is_formerr)
+{
+    /* the question name points forward (RFC 1035 §4.1.4): never echoed as a name */
+    const uint8_t req[] = {0x12, 0x34, 0x01, 0, 0, 1, 0, 0,   0,   0,   0, 0,
+                           0xc0, 18,   0,    1, 0, 1, 3, 'w', 'e', 'b', 0};
+    size_t n = 0;
+    const uint8_t *resp = run(req, sizeof(req), QUERY_UDP, 0, &n);
+    assert_formerr_header(resp, n, 0x1234);
+}

@@ -482,3 +482,87 @@ Test(wire, limit_below_question_is_range_error)
     ldns_rdf_deep_free(qname);
     ldns_buffer_free(buf);
 }
+
+Test(wire, forward_compression_pointer_is_question_defect)
+{
+    /* the question name points forward to "www" after the question (RFC 1035 §4.1.4: a
+     * pointer refers to a prior occurrence) */
+    const uint8_t msg[] = {0,    1,  0, 0, 0, 1, 0, 0,   0,   0,   0, 0,
+                           0xc0, 18, 0, 1, 0, 1, 3, 'w', 'w', 'w', 0};
+    struct wire_query q;
+    wire_query_init(&q);
+    cr_assert_eq(wire_parse_query(msg, sizeof(msg), &q), 0);
+    cr_assert_eq(q.defect, WIRE_DEFECT_QUESTION);
+    cr_assert_not(q.has_question);
+    cr_assert_null(q.qname);
+}
+
+Test(wire, compression_pointer_into_header_is_question_defect)
+{
+    /* offset 4 holds QDCOUNT (0, 1): it would read as a one-byte label of the header */
+    const uint8_t msg[] = {0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 4, 0, 1, 0, 1};
+    struct wire_query q;
+    wire_query_init(&q);
+    cr_assert_eq(wire_parse_query(msg, sizeof(msg), &q), 0);
+    cr_assert_eq(q.defect, WIRE_DEFECT_QUESTION);
+    cr_assert_not(q.has_question);
+}
+
+Test(wire, backward_compression_pointer_is_accepted)
+{
+    /* two questions, the second one compressed against the first: legal compression, so
+     * the only defect is the question count */
+    const uint8_t msg[] = {0, 1,   0, 0,   0,   2,    0,   0,   0,   0,   0, 0,
+                           1, 'a', 7, 'e', 'x', 'a',  'm', 'p', 'l', 'e', 0, 0,
+                           1, 0,   1, 1,   'b', 0xc0, 14,  0,   1,   0,   1};
+    struct wire_query q;
+    wire_query_init(&q);
+    cr_assert_eq(wire_parse_query(msg, sizeof(msg), &q), 0);
+    cr_assert_eq(q.defect, WIRE_DEFECT_QDCOUNT);
+}
+
+Test(wire, overlong_opt_option_is_defect)
+{
+    uint8_t *msg = NULL;
+    size_t len = make_query("a.example.", LDNS_RR_TYPE_A, 0, false, &msg);
+    /* RDLENGTH 4 holds one option header claiming 20 bytes of data */
+    const uint8_t rr[] = {0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 4, 0, 10, 0, 20};
+    len = append(&msg, len, rr, sizeof(rr), LDNS_ARCOUNT_OFF);
+    struct wire_query q;
+    wire_query_init(&q);
+    cr_assert_eq(wire_parse_query(msg, len, &q), 0);
+    cr_assert_eq(q.defect, WIRE_DEFECT_OPT_OPTIONS);
+    cr_assert_not(q.edns);
+    cr_assert(q.has_question);
+    wire_query_clear(&q);
+    free(msg);
+}
+
+Test(wire, partial_opt_option_header_is_defect)
+{
+    uint8_t *msg = NULL;
+    size_t len = make_query("a.example.", LDNS_RR_TYPE_A, 0, false, &msg);
+    /* one complete empty option, then two stray bytes */
+    const uint8_t rr[] = {0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 6, 0xfd, 0xe9, 0, 0, 1, 2};
+    len = append(&msg, len, rr, sizeof(rr), LDNS_ARCOUNT_OFF);
+    struct wire_query q;
+    wire_query_init(&q);
+    cr_assert_eq(wire_parse_query(msg, len, &q), 0);
+    cr_assert_eq(q.defect, WIRE_DEFECT_OPT_OPTIONS);
+    cr_assert_not(q.edns);
+    wire_query_clear(&q);
+    free(msg);
+}
+
+Test(wire, malformed_opt_after_earlier_defect_gives_no_edns)
+{
+    /* no question (the first defect, QDCOUNT), then an OPT whose option overruns it */
+    const uint8_t msg[] = {0,  1,    0,    0, 0, 0, 0, 0, 0, 0, 0,  1, 0, 0,
+                           41, 0x04, 0xd0, 0, 0, 0, 0, 0, 4, 0, 10, 0, 20};
+    struct wire_query q;
+    wire_query_init(&q);
+    cr_assert_eq(wire_parse_query(msg, sizeof(msg), &q), 0);
+    cr_assert_eq(q.defect, WIRE_DEFECT_QDCOUNT);
+    cr_assert_not(q.edns);
+    cr_assert_eq(q.edns_udp_size, 0);
+}
