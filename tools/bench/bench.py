@@ -1,0 +1,893 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: BSD-2-Clause
+"""Side-by-side DNS benchmark: dnsd (live registry) against NSD and Knot (static zone).
+
+Generates S services with 3 instances each, registers them into a fresh dnsd through the
+HTTP API on its Unix socket, writes the equivalent zone for NSD and Knot, and runs dnsperf
+against all three in alternating rounds. Also a churn mode (query load while instances
+change) and a registration-throughput mode. Every server listens on 127.0.0.1 only, is
+started here and stopped by PID; every loop is bounded in time. Python standard library only.
+See tools/bench/README.md for usage and how to read the output.
+"""
+
+import argparse
+import http.client
+import json
+import math
+import multiprocessing
+import os
+import random
+import re
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+DOMAIN = "service.internal"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+LEASE_S = 86400
+START_TIMEOUT_S = 120.0
+
+
+def log(msg):
+    print(msg, flush=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# HTTP over a Unix socket (keep-alive)
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """http.client over AF_UNIX; HTTP/1.1 keep-alive as usual."""
+
+    def __init__(self, path, timeout=10.0):
+        super().__init__("localhost", timeout=timeout)
+        self.unix_path = path
+
+    def connect(self):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(self.timeout)
+        s.connect(self.unix_path)
+        self.sock = s
+
+
+class Api:
+    """One keep-alive connection to the registration API; reconnects once on a drop."""
+
+    HEADERS = {"Content-Type": "application/json"}
+
+    def __init__(self, path):
+        self.path = path
+        self.conn = UnixHTTPConnection(path)
+
+    def call(self, method, url, body=None):
+        for attempt in (0, 1):
+            try:
+                self.conn.request(method, url, body=body, headers=self.HEADERS)
+                r = self.conn.getresponse()
+                data = r.read()
+                return r.status, data
+            except (ConnectionError, http.client.HTTPException, OSError):
+                self.conn.close()
+                self.conn = UnixHTTPConnection(self.path)
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    def close(self):
+        self.conn.close()
+
+
+def instance_body(addr, port=8080):
+    return json.dumps({"addresses": [addr], "port": port, "proto": "tcp", "ttl": LEASE_S,
+                       "priority": 0, "weight": 1})
+
+
+def put_url(service, inst):
+    return "/v1/services/%s/instances/%s" % (service, inst)
+
+
+# ---------------------------------------------------------------------------------------------
+# Dataset, zone file and query file
+
+
+def service_name(i):
+    return "s%d" % i
+
+
+def instance_addr(n):
+    return "10.%d.%d.%d" % ((n >> 16) & 255, (n >> 8) & 255, n & 255)
+
+
+def dataset(services):
+    """Yields (service, instance id, address): 3 instances per service."""
+    for i in range(services):
+        for k in range(3):
+            yield service_name(i), "i%d" % k, instance_addr(i * 3 + k)
+
+
+def write_zone(path, services):
+    with open(path, "w") as f:
+        f.write("$ORIGIN %s.\n$TTL 5\n" % DOMAIN)
+        f.write("@ 60 IN SOA ns.%s. hostmaster.%s. 1 3600 600 86400 5\n" % (DOMAIN, DOMAIN))
+        f.write("@ IN NS ns.%s.\nns IN A 127.0.0.1\n" % DOMAIN)
+        for i in range(services):
+            s = service_name(i)
+            lines = []
+            for k in range(3):
+                a = instance_addr(i * 3 + k)
+                lines.append("%s IN A %s\n" % (s, a))
+                lines.append("_%s._tcp IN SRV 0 1 8080 i%d.%s.%s.\n" % (s, k, s, DOMAIN))
+                lines.append("i%d.%s IN A %s\n" % (k, s, a))
+                lines.append('i%d.%s IN TXT ""\n' % (k, s))
+            f.write("".join(lines))
+
+
+def write_queries(path, services, count, seed):
+    """50% A of existing services, 40% SRV, 10% names that do not exist."""
+    rnd = random.Random(seed)
+    out = []
+    for _ in range(count):
+        x = rnd.random()
+        i = rnd.randrange(services)
+        if x < 0.5:
+            out.append("%s.%s A\n" % (service_name(i), DOMAIN))
+        elif x < 0.9:
+            out.append("_%s._tcp.%s SRV\n" % (service_name(i), DOMAIN))
+        else:
+            out.append("nx%d.%s A\n" % (rnd.randrange(1 << 30), DOMAIN))
+    with open(path, "w") as f:
+        f.write("".join(out))
+
+
+# ---------------------------------------------------------------------------------------------
+# Minimal DNS over UDP (probes only: readiness, sanity checks, visibility polling)
+
+
+def dns_query_bytes(qid, name, qtype):
+    q = struct.pack("!HHHHHH", qid, 0, 1, 0, 0, 0)
+    for label in name.rstrip(".").split("."):
+        q += bytes([len(label)]) + label.encode()
+    return q + b"\0" + struct.pack("!HH", qtype, 1)
+
+
+QTYPE = {"A": 1, "SOA": 6, "SRV": 33}
+
+
+def dns_ask(port, name, qtype, timeout=0.5, sock=None):
+    """Returns (rcode, ancount, arcount) or None on timeout."""
+    own = sock is None
+    if own:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        qid = random.randrange(65536)
+        sock.settimeout(timeout)
+        sock.sendto(dns_query_bytes(qid, name, QTYPE[qtype]), ("127.0.0.1", port))
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            sock.settimeout(left)
+            try:
+                data = sock.recv(65535)
+            except socket.timeout:
+                return None
+            if len(data) >= 12 and struct.unpack("!H", data[:2])[0] == qid:
+                _, flags, _, an, _, ar = struct.unpack("!HHHHHH", data[:12])
+                return flags & 15, an, ar
+    finally:
+        if own:
+            sock.close()
+
+
+def wait_dns(port, name, qtype, want_answers, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        r = dns_ask(port, name, qtype, 0.2)
+        if r is not None and r[0] == 0 and r[1] >= want_answers:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+# ---------------------------------------------------------------------------------------------
+# Process tree accounting (/proc)
+
+
+def tree_pids(root):
+    children = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                st = f.read()
+        except OSError:
+            continue
+        ppid = int(st[st.rindex(")") + 2:].split()[1])
+        children.setdefault(ppid, []).append(int(d))
+    out, todo = [], [root]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, []))
+    return out
+
+
+def tree_cpu_seconds(root):
+    """utime+stime of every live process in the tree (all threads included)."""
+    total = 0
+    for p in tree_pids(root):
+        try:
+            with open("/proc/%d/stat" % p) as f:
+                st = f.read()
+        except OSError:
+            continue
+        fields = st[st.rindex(")") + 2:].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / CLK_TCK
+
+
+def machine_busy_seconds():
+    """CPU seconds spent by everything on the machine (all CPUs, /proc/stat) so far."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return (sum(v[:8]) - v[3] - v[4]) / CLK_TCK
+
+
+def tree_rss_kib(root):
+    total = 0
+    for p in tree_pids(root):
+        try:
+            with open("/proc/%d/status" % p) as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+        except OSError:
+            continue
+    return total
+
+
+# ---------------------------------------------------------------------------------------------
+# Servers
+
+
+def free_port():
+    for _ in range(100):
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.bind(("127.0.0.1", 0))
+        port = u.getsockname()[1]
+        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            t.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+        finally:
+            t.close()
+            u.close()
+    raise RuntimeError("no free port")
+
+
+class Server:
+    def __init__(self, name, argv, port, workdir, cpus):
+        self.name, self.port, self.workdir = name, port, workdir
+        self.log_path = os.path.join(workdir, "%s.log" % name)
+        prefix = ["taskset", "-c", cpus] if cpus else []
+        self.logf = open(self.log_path, "w")
+        self.proc = subprocess.Popen(prefix + argv, stdout=self.logf, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        self.pid = self.proc.pid
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def stop(self):
+        if self.proc.poll() is None:
+            os.kill(self.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.kill(self.pid, signal.SIGKILL)
+                self.proc.wait(5)
+        self.logf.close()
+
+    def log_tail(self):
+        try:
+            with open(self.log_path) as f:
+                return f.read()[-2000:]
+        except OSError:
+            return ""
+
+
+def start_dnsd(args, workdir, cpus, tag="dnsd"):
+    d = os.path.join(workdir, tag)
+    os.makedirs(os.path.join(d, "zones"), exist_ok=True)
+    port = free_port()
+    sock = os.path.join(d, "api.sock")
+    conf = os.path.join(d, "dnsd.conf")
+    with open(conf, "w") as f:
+        f.write('zones_dir = "%s";\nlisten = [ "127.0.0.1:%d" ];\napi = [ "unix:%s" ];\n'
+                'log_level = "warn";\napi_options = { max_connections = 1024; };\n'
+                'lease = { default = 30; min = 1; max = %d; };\n'
+                % (os.path.join(d, "zones"), port, sock, LEASE_S))
+    srv = Server(tag, [args.dnsd, "-c", conf], port, workdir, cpus)
+    srv.api_path = sock
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if not srv.alive():
+            raise RuntimeError("dnsd exited:\n" + srv.log_tail())
+        if os.path.exists(sock):
+            try:
+                api = Api(sock)
+                st, _ = api.call("GET", "/v1/health")
+                api.close()
+                if st == 200:
+                    return srv
+            except OSError:
+                pass
+        time.sleep(0.02)
+    srv.stop()
+    raise RuntimeError("dnsd did not become healthy:\n" + srv.log_tail())
+
+
+def start_nsd(workdir, zone, threads, cpus):
+    d = os.path.join(workdir, "nsd")
+    os.makedirs(d, exist_ok=True)
+    port = free_port()
+    conf = os.path.join(d, "nsd.conf")
+    with open(conf, "w") as f:
+        f.write("server:\n  ip-address: 127.0.0.1@%d\n  port: %d\n  server-count: %d\n"
+                '  username: ""\n  chroot: ""\n  zonesdir: "%s"\n  pidfile: "%s/nsd.pid"\n'
+                '  xfrdfile: "%s/xfrd.state"\n  zonelistfile: "%s/zone.list"\n'
+                '  database: ""\n  verbosity: 0\n  hide-version: yes\n  rrl-ratelimit: 0\n'
+                "  rrl-whitelist-ratelimit: 0\n"
+                "remote-control:\n  control-enable: no\n"
+                'zone:\n  name: %s\n  zonefile: "%s"\n'
+                % (port, port, threads, d, d, d, d, DOMAIN, zone))
+    return Server("nsd", ["nsd", "-c", conf, "-d"], port, workdir, cpus)
+
+
+def start_knot(workdir, zone, threads, cpus):
+    d = os.path.join(workdir, "knot")
+    os.makedirs(os.path.join(d, "storage"), exist_ok=True)
+    port = free_port()
+    conf = os.path.join(d, "knot.conf")
+    with open(conf, "w") as f:
+        f.write("server:\n  rundir: \"%s\"\n  listen: 127.0.0.1@%d\n  udp-workers: %d\n"
+                "  tcp-workers: %d\n  background-workers: %d\n"
+                "log:\n  - target: stderr\n    any: warning\n"
+                'database:\n  storage: "%s/storage"\n'
+                'template:\n  - id: default\n    storage: "%s/storage"\n'
+                "    zonefile-sync: -1\n    zonefile-load: whole\n    journal-content: none\n"
+                'zone:\n  - domain: %s\n    file: "%s"\n'
+                % (d, port, threads, threads, threads, d, d, DOMAIN, zone))
+    return Server("knot", ["knotd", "-c", conf], port, workdir, cpus)
+
+
+# ---------------------------------------------------------------------------------------------
+# Bulk registration (processes, each with its own keep-alive connection)
+
+
+def _register_worker(api_path, items, start_evt, out_q):
+    api = Api(api_path)
+    api.call("GET", "/v1/health")  # connect before the clock starts
+    bodies = [(put_url(s, i), instance_body(a)) for s, i, a in items]
+    start_evt.wait(60)
+    t0 = time.monotonic()
+    bad = 0
+    for url, body in bodies:
+        st, _ = api.call("PUT", url, body)
+        if st not in (200, 201):
+            bad += 1
+    t1 = time.monotonic()
+    api.close()
+    out_q.put((t0, t1, len(bodies), bad))
+
+
+def register_parallel(api_path, items, clients, cpus=None, timeout_s=900):
+    """Registers items with `clients` processes; returns (seconds, ok, failed)."""
+    items = list(items)
+    clients = max(1, min(clients, len(items)))
+    ctx = multiprocessing.get_context("fork")
+    start_evt, out_q = ctx.Event(), ctx.Queue()
+    procs = [ctx.Process(target=_register_worker,
+                         args=(api_path, items[k::clients], start_evt, out_q), daemon=True)
+             for k in range(clients)]
+    for p in procs:
+        p.start()
+        if cpus:
+            os.sched_setaffinity(p.pid, {int(c) for c in cpus.split(",")})
+    time.sleep(0.2)
+    start_evt.set()
+    res = []
+    try:
+        for _ in procs:
+            res.append(out_q.get(timeout=timeout_s))
+    finally:
+        for p in procs:
+            p.join(5)
+            if p.is_alive():
+                p.kill()
+    t0 = min(r[0] for r in res)
+    t1 = max(r[1] for r in res)
+    bad = sum(r[3] for r in res)
+    return t1 - t0, sum(r[2] for r in res) - bad, bad
+
+
+# ---------------------------------------------------------------------------------------------
+# dnsperf
+
+
+def run_dnsperf(args, port, qfile, duration, raw_path, cpus):
+    argv = ["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", qfile, "-l", str(duration),
+            "-c", str(args.clients), "-T", str(args.threads), "-q", str(args.outstanding),
+            "-t", str(args.timeout)]
+    if args.max_qps:
+        argv += ["-Q", str(args.max_qps)]
+    if not args.no_p99:
+        argv.append("-v")
+    if cpus:
+        argv = ["taskset", "-c", cpus] + argv
+    vpath = raw_path + ".verbose"
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    w0 = time.monotonic()
+    with open(vpath, "w") as out:
+        rc = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT,
+                            timeout=duration + 60).returncode
+    wall = time.monotonic() - w0
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    client_cpu = (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime)
+    lat_us, summary = [], []
+    # "-v" prints "> RCODE name type latency" per answer and "> T name type" per timeout.
+    with open(vpath) as f:
+        for line in f:
+            if line.startswith("> "):
+                parts = line.split()
+                if len(parts) == 5 and parts[1] != "T":
+                    lat_us.append(int(float(parts[4]) * 1e6))
+            elif not line.startswith("[Timeout]"):
+                summary.append(line)
+    os.unlink(vpath)
+    text = "".join(summary)
+    with open(raw_path, "w") as f:
+        f.write(" ".join(argv) + "\n" + text)
+    if rc != 0:
+        raise RuntimeError("dnsperf failed (%d):\n%s" % (rc, text[-2000:]))
+
+    def grab(pattern):
+        m = re.search(pattern, text)
+        return float(m.group(1)) if m else float("nan")
+
+    r = {"qps": grab(r"Queries per second:\s+([\d.]+)"),
+         "sent": grab(r"Queries sent:\s+(\d+)"),
+         "lost": grab(r"Queries lost:\s+(\d+)"),
+         "avg_ms": grab(r"Average Latency \(s\):\s+([\d.]+)") * 1e3,
+         "runtime": grab(r"Run time \(s\):\s+([\d.]+)"),
+         "p99_ms": None}
+    # dnsperf also lives before (reading the file) and after (waiting out lost queries) the
+    # timed window, so its share is over its whole life.
+    r["client_share"] = client_cpu / wall
+    r["client_cpu"] = client_cpu
+    if lat_us:
+        lat_us.sort()
+        r["p99_ms"] = lat_us[min(len(lat_us) - 1, int(math.ceil(0.99 * len(lat_us))) - 1)] / 1e3
+    return r
+
+
+def measure(args, srv, qfile, duration, raw_path, client_cpus):
+    m0, c0, w0 = machine_busy_seconds(), tree_cpu_seconds(srv.pid), time.monotonic()
+    r = run_dnsperf(args, srv.port, qfile, duration, raw_path, client_cpus)
+    m1, c1, w1 = machine_busy_seconds(), tree_cpu_seconds(srv.pid), time.monotonic()
+    if not srv.alive():
+        raise RuntimeError("%s died during the run:\n%s" % (srv.name, srv.log_tail()))
+    cpu = c1 - c0
+    share = cpu / max(r["runtime"], 1e-9)
+    r["cpu_s"], r["cpu_share"] = cpu, share
+    r["qps_core"] = r["qps"] / share if share > 0 else float("nan")
+    r["rss_mib"] = tree_rss_kib(srv.pid) / 1024.0
+    r["wall"] = w1 - w0
+    # CPU used by neither the server nor dnsperf (other tenants, this script): noise indicator.
+    r["other_share"] = max(0.0, (m1 - m0) - cpu - r["client_cpu"]) / (w1 - w0)
+    return r
+
+
+def fmt_p99(v):
+    return "n/a" if v is None else "%.3f" % v
+
+
+def print_run(name, rnd, r):
+    log("  round %d %-5s qps %9.0f  cpu %5.1f%%  qps/core %9.0f  avg %.3f ms  p99 %s ms  "
+        "lost %d  rss %.1f MiB  dnsperf cpu %.0f%%  other cpu %.0f%%"
+        % (rnd, name, r["qps"], 100 * r["cpu_share"], r["qps_core"], r["avg_ms"],
+           fmt_p99(r["p99_ms"]), r["lost"], r["rss_mib"], 100 * r["client_share"],
+           100 * r["other_share"]))
+
+
+def med(runs, key):
+    vals = [r[key] for r in runs if r.get(key) is not None]
+    return statistics.median(vals) if vals else None
+
+
+def summary_table(results, order):
+    rows = []
+    hdr = "%-6s %10s %10s %7s %9s %9s %9s %9s" % (
+        "server", "QPS", "QPS/core", "CPU%", "avg ms", "p99 ms", "lost", "RSS MiB")
+    rows.append(hdr)
+    rows.append("-" * len(hdr))
+    for name in order:
+        runs = results[name]
+        p99 = med(runs, "p99_ms")
+        rows.append("%-6s %10.0f %10.0f %7.1f %9.3f %9s %9.0f %9.1f" % (
+            name, med(runs, "qps"), med(runs, "qps_core"), 100 * med(runs, "cpu_share"),
+            med(runs, "avg_ms"), fmt_p99(p99), med(runs, "lost"), med(runs, "rss_mib")))
+    return "\n".join(rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# Modes
+
+
+def sanity_check(srv, services):
+    """Every server must give the same answer counts for a few names before we time it."""
+    s = service_name(services // 2)
+    checks = [("%s.%s" % (s, DOMAIN), "A", 0, 3), ("_%s._tcp.%s" % (s, DOMAIN), "SRV", 0, 3),
+              ("nx-check.%s" % DOMAIN, "A", 3, 0)]
+    for name, qt, rcode, an in checks:
+        r = dns_ask(srv.port, name, qt, 1.0)
+        if r is None or r[0] != rcode or r[1] != an:
+            raise RuntimeError("%s: %s %s gave %r, want rcode %d with %d answers"
+                               % (srv.name, name, qt, r, rcode, an))
+    r = dns_ask(srv.port, "_%s._tcp.%s" % (s, DOMAIN), "SRV", 1.0)
+    return "SRV additional=%d" % r[2]
+
+
+def mode_compare(args, workdir, server_cpus, client_cpus, servers):
+    zone = os.path.join(workdir, "%s.zone" % DOMAIN)
+    qfile = os.path.join(workdir, "queries.txt")
+    write_zone(zone, args.services)
+    write_queries(qfile, args.services, args.query_count, args.seed)
+    log("dataset: %d services x 3 instances; zone %s; queries %s (%d lines)"
+        % (args.services, zone, qfile, args.query_count))
+    if "dnsd" in args.servers:
+        srv = start_dnsd(args, workdir, server_cpus)
+        servers.append(srv)
+        secs, ok, bad = register_parallel(srv.api_path, dataset(args.services),
+                                          args.reg_clients)
+        log("dnsd: registered %d instances in %.2f s (%.0f/s, %d clients, %d failed)"
+            % (ok, secs, ok / secs, args.reg_clients, bad))
+        if bad:
+            raise RuntimeError("registration failures")
+    if "nsd" in args.servers:
+        servers.append(start_nsd(workdir, zone, args.server_threads, server_cpus))
+    if "knot" in args.servers:
+        servers.append(start_knot(workdir, zone, args.server_threads, server_cpus))
+    for srv in servers:
+        t0 = time.monotonic()
+        probe = "%s.%s" % (service_name(args.services - 1), DOMAIN)
+        if not wait_dns(srv.port, probe, "A", 3, START_TIMEOUT_S):
+            raise RuntimeError("%s not answering on port %d:\n%s"
+                               % (srv.name, srv.port, srv.log_tail()))
+        note = sanity_check(srv, args.services)
+        log("%s: pid %d port %d ready (%.1f s), answers check ok (%s), rss %.1f MiB"
+            % (srv.name, srv.pid, srv.port, time.monotonic() - t0, note,
+               tree_rss_kib(srv.pid) / 1024.0))
+    results = {s.name: [] for s in servers}
+    for rnd in range(args.rounds):
+        order = servers[rnd % len(servers):] + servers[:rnd % len(servers)]
+        for srv in order:
+            raw = os.path.join(workdir, "dnsperf-%s-r%d.txt" % (srv.name, rnd))
+            r = measure(args, srv, qfile, args.duration, raw, client_cpus)
+            results[srv.name].append(r)
+            print_run(srv.name, rnd, r)
+            time.sleep(args.pause)
+    names = [s.name for s in servers]
+    log("\nmedians over %d round(s), %d s each, S=%d services (%d instances):"
+        % (args.rounds, args.duration, args.services, 3 * args.services))
+    log(summary_table(results, names))
+    if "dnsd" in results:
+        for peer in names:
+            if peer == "dnsd":
+                continue
+            log("dnsd/%-4s  QPS x%.2f   QPS/core x%.2f" % (
+                peer, med(results["dnsd"], "qps") / med(results[peer], "qps"),
+                med(results["dnsd"], "qps_core") / med(results[peer], "qps_core")))
+    return results
+
+
+def _churn_worker(api_path, services, rate, duration, seed, live, start_evt, out_q):
+    """Cycle: register c<a>, heartbeat c<a-live/2>, deregister c<a-live>, at a fixed rate."""
+    rnd = random.Random(seed)
+    api = Api(api_path)
+    api.call("GET", "/v1/health")
+    svc = {}
+
+    def where(a):
+        if a not in svc:
+            svc[a] = service_name(rnd.randrange(services))
+        return svc[a]
+
+    for a in range(live):  # the instances that the first heartbeats and deregisters touch
+        api.call("PUT", put_url(where(a), "c%d-%d" % (seed, a)), instance_body(instance_addr(a)))
+    start_evt.wait(60)
+    t0 = time.monotonic()
+    deadline = t0 + duration
+    n = ops = bad = 0
+    while True:
+        due = t0 + n / rate
+        now = time.monotonic()
+        if now >= deadline:
+            break
+        if due > now:
+            time.sleep(due - now)
+        kind, a = n % 3, n // 3 + live
+        n += 1
+        tag = "c%d-%d" % (seed, a)
+        if kind == 0:
+            st, _ = api.call("PUT", put_url(where(a), tag), instance_body(instance_addr(a)))
+            ok = st in (200, 201)
+        elif kind == 1:
+            b = a - live // 2
+            st, _ = api.call("PUT", put_url(where(b), "c%d-%d" % (seed, b)) + "/heartbeat")
+            ok = st == 200
+        else:
+            b = a - live
+            st, _ = api.call("DELETE", put_url(where(b), "c%d-%d" % (seed, b)))
+            svc.pop(b, None)
+            ok = st == 200
+        ops += 1
+        bad += 0 if ok else 1
+    out_q.put((ops, bad, time.monotonic() - t0))
+    api.close()
+
+
+def visibility(api_path, port, services, samples, budget_s, tag):
+    """Registration reply -> first UDP answer that shows it, polled every ~1 ms."""
+    api = Api(api_path)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    delays, missed = [], 0
+    end = time.monotonic() + budget_s
+    for k in range(samples):
+        if time.monotonic() > end:
+            break
+        s = service_name(k % services)
+        inst = "vis-%s-%d" % (tag, k)
+        st, _ = api.call("PUT", put_url(s, inst), instance_body("192.0.2.%d" % (k % 250 + 1)))
+        t_reply = time.monotonic()
+        if st not in (200, 201):
+            missed += 1
+            continue
+        name = "%s.%s.%s" % (inst, s, DOMAIN)
+        seen = None
+        poll_end = t_reply + 1.0
+        nxt = t_reply
+        while time.monotonic() < poll_end:
+            r = dns_ask(port, name, "A", 0.05, sock)
+            if r is not None and r[0] == 0 and r[1] >= 1:
+                seen = time.monotonic()
+                break
+            nxt += 0.001
+            pause = nxt - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+        if seen is None:
+            missed += 1
+        else:
+            delays.append((seen - t_reply) * 1e3)
+        api.call("DELETE", put_url(s, inst))
+        time.sleep(0.005)
+    sock.close()
+    api.close()
+    return delays, missed
+
+
+def pct(vals, p):
+    if not vals:
+        return None
+    v = sorted(vals)
+    return v[min(len(v) - 1, int(math.ceil(p / 100.0 * len(v))) - 1)]
+
+
+def vis_line(label, delays, missed):
+    if not delays:
+        return "%-28s no samples (missed %d)" % (label, missed)
+    return "%-28s n=%d  p50 %.3f ms  p99 %.3f ms  max %.3f ms  missed %d" % (
+        label, len(delays), pct(delays, 50), pct(delays, 99), max(delays), missed)
+
+
+def mode_churn(args, workdir, server_cpus, client_cpus, servers):
+    qfile = os.path.join(workdir, "queries.txt")
+    write_queries(qfile, args.services, args.query_count, args.seed)
+    srv = start_dnsd(args, workdir, server_cpus)
+    servers.append(srv)
+    secs, ok, bad = register_parallel(srv.api_path, dataset(args.services), args.reg_clients)
+    log("dnsd: registered %d instances in %.2f s (%d failed)" % (ok, secs, bad))
+    if not wait_dns(srv.port, "%s.%s" % (service_name(0), DOMAIN), "A", 3, 10):
+        raise RuntimeError("dnsd not answering")
+    ctx = multiprocessing.get_context("fork")
+    quiet, churn, achieved, vis = [], [], [], []
+    d_quiet, m_quiet = visibility(srv.api_path, srv.port, args.services, args.vis_samples,
+                                  args.duration, "q")
+    for rnd in range(args.rounds):
+        r = measure(args, srv, qfile, args.duration,
+                    os.path.join(workdir, "dnsperf-quiet-r%d.txt" % rnd), client_cpus)
+        quiet.append(r)
+        print_run("quiet", rnd, r)
+        nproc = min(16, max(1, int(math.ceil(args.churn / 1000.0))))
+        start_evt, out_q = ctx.Event(), ctx.Queue()
+        procs = [ctx.Process(target=_churn_worker,
+                             args=(srv.api_path, args.services, args.churn / nproc,
+                                   args.duration + 1, rnd * 100 + k, 300, start_evt, out_q),
+                             daemon=True) for k in range(nproc)]
+        for p in procs:
+            p.start()
+            if client_cpus:
+                os.sched_setaffinity(p.pid, {int(c) for c in client_cpus.split(",")})
+        time.sleep(0.3)
+        start_evt.set()
+        time.sleep(0.5)
+        vis_q = ctx.Queue()
+        vproc = ctx.Process(target=lambda q: q.put(visibility(
+            srv.api_path, srv.port, args.services, args.vis_samples, args.duration - 1,
+            "c%d" % rnd)), args=(vis_q,), daemon=True)
+        vproc.start()
+        if client_cpus:
+            os.sched_setaffinity(vproc.pid, {int(c) for c in client_cpus.split(",")})
+        r = measure(args, srv, qfile, args.duration,
+                    os.path.join(workdir, "dnsperf-churn-r%d.txt" % rnd), client_cpus)
+        res = [out_q.get(timeout=args.duration + 60) for _ in procs]
+        vis.append(vis_q.get(timeout=args.duration + 60))
+        for p in procs + [vproc]:
+            p.join(5)
+            if p.is_alive():
+                p.kill()
+        ops = sum(x[0] for x in res)
+        failed = sum(x[1] for x in res)
+        rate = ops / max(x[2] for x in res)
+        r["churn_rate"], r["churn_failed"] = rate, failed
+        churn.append(r)
+        achieved.append(rate)
+        print_run("churn", rnd, r)
+        log("           churn achieved %.0f changes/s (target %d, %d procs), %d failed"
+            % (rate, args.churn, nproc, failed))
+    log("\ndnsd, S=%d, medians over %d round(s) of %d s; churn target %d changes/s "
+        "(achieved median %.0f/s):" % (args.services, args.rounds, args.duration, args.churn,
+                                        statistics.median(achieved)))
+    log(summary_table({"quiet": quiet, "churn": churn}, ["quiet", "churn"]))
+    log("churn/quiet  QPS x%.2f   QPS/core x%.2f" % (
+        med(churn, "qps") / med(quiet, "qps"), med(churn, "qps_core") / med(quiet, "qps_core")))
+    d_churn = [x for d, _ in vis for x in d]
+    m_churn = sum(m for _, m in vis)
+    log("visibility (registration reply -> seen over UDP, polled every ~1 ms):")
+    log(vis_line("  idle (no load):", d_quiet, m_quiet))
+    log(vis_line("  under queries + churn:", d_churn, m_churn))
+
+
+def mode_registrations(args, workdir, server_cpus, client_cpus, servers):
+    n = args.reg_count
+    items = [("r%d" % (j // 3), "i%d" % (j % 3), instance_addr(j)) for j in range(n)]
+    res = {}
+    for clients in (1, 16):
+        runs = []
+        for rnd in range(args.rounds):
+            srv = start_dnsd(args, workdir, server_cpus, tag="dnsd-reg%d-%d" % (clients, rnd))
+            servers.append(srv)
+            c0 = tree_cpu_seconds(srv.pid)
+            secs, ok, bad = register_parallel(srv.api_path, items, clients, client_cpus)
+            cpu = tree_cpu_seconds(srv.pid) - c0
+            rss = tree_rss_kib(srv.pid) / 1024.0
+            srv.stop()
+            servers.remove(srv)
+            runs.append((ok / secs, ok / cpu if cpu > 0 else float("nan"), cpu / secs, bad))
+            log("  round %d clients %2d: %d registrations in %.2f s = %.0f/s; server cpu %.1f%% "
+                "(%.0f per server-core-second); rss %.1f MiB; %d failed"
+                % (rnd, clients, ok, secs, ok / secs, 100 * cpu / secs, runs[-1][1], rss, bad))
+        res[clients] = runs
+    log("\nregistrations over the Unix socket (%d per run, medians over %d round(s)):"
+        % (n, args.rounds))
+    log("%-8s %12s %20s %12s" % ("clients", "reg/s", "reg/server-core-s", "server CPU%"))
+    for clients, runs in res.items():
+        log("%-8d %12.0f %20.0f %12.1f" % (
+            clients, statistics.median(r[0] for r in runs),
+            statistics.median(r[1] for r in runs), 100 * statistics.median(r[2] for r in runs)))
+    log("(clients are Python processes%s; when server CPU%% is well below 100 the clients, "
+        "not dnsd, are the limit)" % (" pinned to CPU " + client_cpus if client_cpus else ""))
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def main():
+    here = os.path.dirname(os.path.abspath(__file__))
+    release = os.path.join(os.path.dirname(os.path.dirname(here)), "build", "release")
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--dnsd", default=os.path.join(release, "dnsd"))
+    ap.add_argument("--regctl", default=os.path.join(release, "regctl"),
+                    help="only checked for presence; registration uses the API directly")
+    ap.add_argument("--services", type=int, default=1000)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--duration", type=int, default=10, help="seconds per dnsperf run")
+    ap.add_argument("--quick", action="store_true", help="1 round of 3 s")
+    ap.add_argument("--servers", default="dnsd,nsd,knot")
+    ap.add_argument("--server-threads", type=int, default=1,
+                    help="NSD server-count and Knot udp/tcp/background workers")
+    ap.add_argument("--clients", type=int, default=8, help="dnsperf -c")
+    ap.add_argument("--threads", type=int, default=1, help="dnsperf -T")
+    ap.add_argument("--outstanding", type=int, default=200, help="dnsperf -q")
+    ap.add_argument("--timeout", type=int, default=1, help="dnsperf -t (seconds)")
+    ap.add_argument("--max-qps", type=int, default=0, help="dnsperf -Q (0: unlimited)")
+    ap.add_argument("--no-p99", action="store_true",
+                    help="run dnsperf without -v (no per-query latencies, no p99)")
+    ap.add_argument("--query-count", type=int, default=200000, help="lines in the query file")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--reg-clients", type=int, default=8,
+                    help="processes loading the dataset into dnsd")
+    ap.add_argument("--churn", type=int, default=0, metavar="RATE",
+                    help="churn mode: changes/s (register, heartbeat, deregister) on dnsd")
+    ap.add_argument("--vis-samples", type=int, default=200)
+    ap.add_argument("--registrations", action="store_true",
+                    help="registration-throughput mode (1 and 16 clients)")
+    ap.add_argument("--reg-count", type=int, default=20000)
+    ap.add_argument("--pause", type=float, default=1.0, help="seconds between runs")
+    ap.add_argument("--workdir", help="keep configs, zone, logs and raw dnsperf output here")
+    ap.add_argument("--no-pin", action="store_true", help="do not pin with taskset")
+    args = ap.parse_args()
+    if args.quick:
+        args.rounds, args.duration = 1, 3
+    args.servers = [s.strip() for s in args.servers.split(",") if s.strip()]
+    for tool in ["dnsperf", "taskset"] + (["nsd"] if "nsd" in args.servers else []) + \
+            (["knotd"] if "knot" in args.servers else []):
+        if not shutil.which(tool):
+            sys.exit("bench: %s not found in PATH" % tool)
+    if not os.access(args.dnsd, os.X_OK):
+        sys.exit("bench: dnsd binary not found at %s (use --dnsd)" % args.dnsd)
+    cpus = sorted(os.sched_getaffinity(0))
+    server_cpus = client_cpus = None
+    if len(cpus) >= 2 and not args.no_pin:
+        client_cpus, server_cpus = str(cpus[0]), str(cpus[1])
+    workdir = args.workdir or tempfile.mkdtemp(prefix="dnsd-bench-")
+    os.makedirs(workdir, exist_ok=True)
+    log("bench: workdir %s; %d CPUs; server on CPU %s, dnsperf on CPU %s; dnsperf -c %d -T %d "
+        "-q %d -t %d%s%s" % (workdir, len(cpus), server_cpus, client_cpus, args.clients,
+                             args.threads, args.outstanding, args.timeout,
+                             " -Q %d" % args.max_qps if args.max_qps else "",
+                             "" if args.no_p99 else " -v"))
+    with open("/proc/loadavg") as f:
+        log("bench: loadavg before start: %s" % f.read().strip())
+    dp = subprocess.run(["dnsperf", "-h"], capture_output=True, text=True)
+    dpv = re.search(r"Version \S+", dp.stdout + dp.stderr)
+    log("bench: dnsperf %s; nsd %s; knotd %s" % (
+        dpv.group(0) if dpv else "?",
+        subprocess.run(["nsd", "-v"], capture_output=True, text=True).stderr.split("\n")[0],
+        subprocess.run(["knotd", "-V"], capture_output=True, text=True).stdout.strip()))
+
+    def on_term(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    servers = []
+    try:
+        if args.registrations:
+            mode_registrations(args, workdir, server_cpus, client_cpus, servers)
+        elif args.churn:
+            mode_churn(args, workdir, server_cpus, client_cpus, servers)
+        else:
+            mode_compare(args, workdir, server_cpus, client_cpus, servers)
+    finally:
+        for srv in servers:
+            try:
+                srv.stop()
+            except Exception as e:  # keep stopping the others
+                log("bench: stopping %s (pid %d): %s" % (srv.name, srv.pid, e))
+    log("bench: raw output in %s" % workdir)
+
+
+if __name__ == "__main__":
+    main()
