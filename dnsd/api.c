@@ -695,25 +695,26 @@ static int dispatch(struct api *api, const char *method, const char *path, char 
     struct route r;
     struct bad bad;
     char service[DNSD_LABEL_MAX + 1], id[DNSD_LABEL_MAX + 1];
-    bool is_get = is(method, "GET"), is_put = is(method, "PUT");
+    /* RFC 9110 §9.3.2: HEAD is GET without the body (which the HTTP layer drops). */
+    bool is_get = is(method, "GET") || is(method, "HEAD"), is_put = is(method, "PUT");
 
     if (!split_path(segs_buf, &r) || !is(r.seg[0], "v1"))
         goto not_found;
     if (r.n == 2 && is(r.seg[1], "health")) {
         if (!is_get)
-            return method_not_allowed(method, path, "GET", out);
+            return method_not_allowed(method, path, "GET, HEAD", out);
         return handle_health(api, out);
     }
     if (r.n < 2 || !is(r.seg[1], "services"))
         goto not_found;
     if (r.n == 2) {
         if (!is_get)
-            return method_not_allowed(method, path, "GET", out);
+            return method_not_allowed(method, path, "GET, HEAD", out);
         return handle_list_services(api, out);
     }
     if (r.n == 3) {
         if (!is_get)
-            return method_not_allowed(method, path, "GET", out);
+            return method_not_allowed(method, path, "GET, HEAD", out);
         if (!path_label(r.seg[2], "service", service, &bad))
             return reply_bad(out, 400, &bad);
         return handle_get_service(api, service, now_ms, out);

@@ -37,7 +37,8 @@ void api_set_ready(struct api *api, bool ready);
 /* Handle one request. path may carry a query string, which is ignored where unused.
  * Routes: PUT/DELETE /v1/services/{service}/instances/{id}, PUT
  * .../instances/{id}/heartbeat, GET /v1/services, GET /v1/services/{service}, GET
- * /v1/health. Errors are {"error": "...", "field": "..."} with 400, 404, 405.
+ * /v1/health; HEAD is answered as GET. Errors are {"error": "...", "field": "..."} with 400,
+ * 404, 405.
  * Returns: 0 and *out filled, DNSD_ENOMEM (then *out is untouched).
  * Ownership: *out's body is the caller's, released with api_response_clear. */
 int api_handle(struct api *api, const char *method, const char *path, const char *body,

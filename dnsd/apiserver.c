@@ -57,6 +57,7 @@ struct request {
 };
 
 static void reschedule(struct endpoint *ep);
+static void on_timer(uv_timer_t *timer);
 
 /* MHD hands us its own printf format; it is a trusted constant inside the library. */
 #pragma GCC diagnostic push
@@ -198,12 +199,27 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **con
     }
 }
 
+static unsigned connection_count(struct endpoint *ep)
+{
+    const union MHD_DaemonInfo *info =
+        MHD_get_daemon_info(ep->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+    return info ? info->num_connections : 0;
+}
+
+/* MHD takes its listening socket out of its epoll set while at the connection limit and
+ * puts it back only at the start of a later MHD_run(), but a run that closes connections
+ * leaves its epoll fd silent; so after such a run, run again at once, or clients waiting
+ * in the backlog would never be accepted. */
 static void run_mhd(struct endpoint *ep)
 {
     if (ep->srv->stopping)
         return;
+    unsigned before = connection_count(ep);
     MHD_run(ep->mhd);
-    reschedule(ep);
+    if (connection_count(ep) < before)
+        uv_timer_start(&ep->timer, on_timer, 0, 0);
+    else
+        reschedule(ep);
 }
 
 static void on_readable(uv_poll_t *poll, int status, int events)
@@ -247,17 +263,31 @@ static int clear_stale_socket(const char *path)
     return unlink(path) == 0 ? 0 : -errno;
 }
 
+/* Create the socket's directory and any missing parents ("mkdir -p"), mode 0755. */
 static int ensure_parent_dir(const char *path)
 {
-    char dir[108];
+    char dir[sizeof(((struct config_api *)0)->path)];
     snprintf(dir, sizeof(dir), "%s", path);
     char *slash = strrchr(dir, '/');
     if (slash == NULL || slash == dir)
         return 0;
     *slash = '\0';
-    if (mkdir(dir, 0755) == 0 || errno == EEXIST)
-        return 0;
-    return -errno;
+    for (char *p = dir + 1;; p++) {
+        bool last = *p == '\0';
+        if (*p != '/' && !last)
+            continue;
+        *p = '\0';
+        struct stat st;
+        if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+            return -errno;
+        if (stat(dir, &st) != 0)
+            return -errno;
+        if (!S_ISDIR(st.st_mode))
+            return -ENOTDIR;
+        if (last)
+            return 0;
+        *p = '/';
+    }
 }
 
 static int open_unix(const struct config_api *cfg, uint32_t mode, int *out_fd)
@@ -403,7 +433,16 @@ int apiserver_start(uv_loop_t *loop, const struct apiserver_config *cfg, struct 
         srv->n_eps++;
         int rc = endpoint_start(srv, ep, cfg, &cfg->endpoints[i]);
         if (rc != 0) {
-            snprintf(err, err_len, "%s: %s", ep->name, dnsd_strerror(rc));
+            bool is_unix = cfg->endpoints[i].kind == CONFIG_API_UNIX;
+            if (is_unix && rc == -EADDRINUSE)
+                snprintf(err, err_len,
+                         "%s: another process (a running dnsd?) is listening on this socket",
+                         ep->name);
+            else if (is_unix && rc == DNSD_EEXIST)
+                snprintf(err, err_len, "%s: exists and is not a socket; not replacing it",
+                         ep->name);
+            else
+                snprintf(err, err_len, "%s: %s", ep->name, dnsd_strerror(rc));
             apiserver_stop(srv);
             return rc;
         }

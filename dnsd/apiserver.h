@@ -26,7 +26,7 @@ struct apiserver_config {
 
 struct apiserver;
 
-/* Open every endpoint (creating a Unix socket's directory when missing, replacing a stale
+/* Open every endpoint (creating a Unix socket's missing directories, replacing a stale
  * socket file, refusing one another process is listening on) and serve api on them.
  * Returns: 0 and *out, or a negative DNSD_E* or -errno code with err naming the endpoint.
  * Ownership: api is borrowed and must outlive the server. */

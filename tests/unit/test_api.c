@@ -784,11 +784,11 @@ Test(api, wrong_method_is_405_with_allow)
     struct {
         const char *method, *path, *allow;
     } cases[] = {
-        {"POST", "/v1/services", "GET"},   {"PUT", "/v1/services/web", "GET"},
-        {"DELETE", "/v1/health", "GET"},   {"GET", WEB1, "PUT, DELETE"},
-        {"POST", WEB1, "PUT, DELETE"},     {"get", WEB1, "PUT, DELETE"},
-        {"GET", WEB1 "/heartbeat", "PUT"}, {"DELETE", WEB1 "/heartbeat", "PUT"},
-        {"", "/v1/services", "GET"},
+        {"POST", "/v1/services", "GET, HEAD"}, {"PUT", "/v1/services/web", "GET, HEAD"},
+        {"DELETE", "/v1/health", "GET, HEAD"}, {"GET", WEB1, "PUT, DELETE"},
+        {"POST", WEB1, "PUT, DELETE"},         {"get", WEB1, "PUT, DELETE"},
+        {"GET", WEB1 "/heartbeat", "PUT"},     {"DELETE", WEB1 "/heartbeat", "PUT"},
+        {"", "/v1/services", "GET, HEAD"},     {"HEAD", WEB1, "PUT, DELETE"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct reply r = call(cases[i].method, cases[i].path, NULL, 0);
@@ -797,6 +797,24 @@ Test(api, wrong_method_is_405_with_allow)
         cr_assert_str_eq(r.allow, cases[i].allow, "case %zu", i);
     }
     cr_assert_eq(registry_serial(reg), 0);
+}
+
+Test(api, head_is_answered_like_get)
+{
+    api_set_ready(api, true);
+    struct reply r = call("PUT", WEB1, MINIMAL, 0);
+    cr_assert_eq(r.status, 201);
+    const char *paths[] = {"/v1/health", "/v1/services", "/v1/services/web"};
+    for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+        struct api_response head = {0}, get = {0};
+        cr_assert_eq(api_handle(api, "HEAD", paths[i], NULL, 0, 5, &head), 0);
+        cr_assert_eq(api_handle(api, "GET", paths[i], NULL, 0, 5, &get), 0);
+        cr_assert_eq(head.status, 200, "HEAD %s: %d", paths[i], head.status);
+        cr_assert_null(head.allow);
+        cr_assert_str_eq(head.body, get.body, "HEAD %s", paths[i]);
+        api_response_clear(&head);
+        api_response_clear(&get);
+    }
 }
 
 Test(api, null_method_and_path_are_handled)

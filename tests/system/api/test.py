@@ -2,12 +2,17 @@
 # SPDX-License-Identifier: BSD-2-Clause
 # api: the registration API over its Unix socket with curl: 201/200, 400 with the field at
 # fault, 404, 405 with Allow, 413 over api_options.max_body, the GET shapes, /v1/health, a
-# rejected request changing nothing, and the socket file mode.
+# rejected request changing nothing, and the socket file mode. Then the HTTP layer on raw
+# sockets: keep-alive, pipelining, bodies in slow pieces and chunked, 413 for chunked
+# bodies, 50 parallel clients, the connection limit and the idle timeout.
 
 import os
+import socket
 import stat
+import subprocess
+import time
 
-from dnsdtest import Dnsd, check, contains, eq, main
+from dnsdtest import CheckFailed, Dnsd, check, contains, eq, free_port, main, run_dnsd
 
 MAX_BODY = 512
 CONFIG = """
@@ -163,4 +168,183 @@ def test():
         expect_error(d, "DELETE", WEB1, None, 404, "id", "second DELETE")
 
 
-main(test)
+def http_conn(d, timeout=5):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    s.connect(d.sock)
+    return s
+
+
+def read_replies(s, n):
+    """Read n complete HTTP replies (each with Content-Length) from s; returns the status
+    codes, or raises socket.timeout when dnsd stalls."""
+    buf, codes = b"", []
+    while len(codes) < n:
+        head, sep, rest = buf.partition(b"\r\n\r\n")
+        if sep:
+            lines = head.split(b"\r\n")
+            length = 0
+            for line in lines[1:]:
+                k, _, v = line.partition(b":")
+                if k.strip().lower() == b"content-length":
+                    length = int(v)
+            if len(rest) >= length:
+                codes.append(int(lines[0].split()[1]))
+                buf = rest[length:]
+                continue
+        data = s.recv(65536)
+        if not data:
+            raise CheckFailed("connection closed after %d of %d replies" % (len(codes), n))
+        buf += data
+    return codes
+
+
+def put_request(path, body, chunked=False):
+    if chunked:
+        return (b"PUT %s HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" % path,
+                body)
+    return (b"PUT %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (path, len(body)),
+            body)
+
+
+def test_http_layer():
+    config = """
+api_options = { max_body = %d; max_connections = 3; timeout_s = 2; };
+""" % MAX_BODY
+    with Dnsd(config=config) as d:
+        body = b'{"addresses":["127.0.0.20"],"port":80}'
+
+        s = http_conn(d)
+        for i in range(3):
+            s.sendall(b"GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+            eq(read_replies(s, 1), [200], "keep-alive request %d" % i)
+        pipelined = b"".join(b"".join(put_request(b"/v1/services/pipe/instances/i%d" % i,
+                                                  body)) for i in range(4))
+        s.sendall(pipelined + b"GET /v1/services/pipe HTTP/1.1\r\nHost: x\r\n\r\n")
+        eq(read_replies(s, 5), [201, 201, 201, 201, 200], "pipelined requests all answered")
+        s.close()
+
+        s = http_conn(d)
+        head, _ = put_request(b"/v1/services/slow/instances/i1", body)
+        s.sendall(head)
+        for i in range(0, len(body), 7):
+            s.sendall(body[i:i + 7])
+            time.sleep(0.02)
+        eq(read_replies(s, 1), [201], "body sent in slow pieces")
+        head, _ = put_request(b"/v1/services/chunk/instances/i1", b"", chunked=True)
+        s.sendall(head)
+        for i in range(0, len(body), 9):
+            part = body[i:i + 9]
+            s.sendall(b"%x\r\n%s\r\n" % (len(part), part))
+            time.sleep(0.02)
+        s.sendall(b"0\r\n\r\n")
+        eq(read_replies(s, 1), [201], "chunked body in slow pieces")
+        big = b'{"addresses":["127.0.0.20"],"port":80,"meta":{"k":"' + b"v" * MAX_BODY + b'"}}'
+        head, _ = put_request(b"/v1/services/chunk/instances/i2", b"", chunked=True)
+        s.sendall(head + b"".join(b"%x\r\n%s\r\n" % (len(big[i:i + 100]), big[i:i + 100])
+                                  for i in range(0, len(big), 100)) + b"0\r\n\r\n")
+        eq(read_replies(s, 1), [413], "chunked body over max_body")
+        s.close()
+        status, doc, _ = d.api("GET", "/v1/services/chunk")
+        eq([i["id"] for i in doc["instances"]], ["i1"], "413 chunked body stored nothing")
+
+        procs = [subprocess.Popen(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                                   "--max-time", "10", "--unix-socket", d.sock, "-X", "PUT",
+                                   "--data-binary", body.decode(),
+                                   "http://x/v1/services/par/instances/i%d" % i],
+                                  stdout=subprocess.PIPE, text=True) for i in range(50)]
+        codes = [p.communicate(timeout=20)[0] for p in procs]
+        eq(codes, ["201"] * 50, "50 parallel clients over a limit of 3 connections")
+
+        # At max_connections the next client waits in the backlog and is served as soon as
+        # a slot frees up (not only after the idle timeout or another event).
+        held = [http_conn(d) for _ in range(3)]
+        for c in held:
+            c.sendall(b"GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+            eq(read_replies(c, 1), [200], "connection within max_connections")
+        waiting = http_conn(d, timeout=1.5)
+        waiting.sendall(b"GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+        try:
+            waiting.recv(1)
+            check(False, "a fourth connection was served beyond max_connections = 3")
+        except socket.timeout:
+            pass
+        held.pop().close()
+        t0 = time.monotonic()
+        eq(read_replies(waiting, 1), [200], "queued client served once a slot is free")
+        check(time.monotonic() - t0 < 1.0, "queued client served promptly, not after the "
+              "idle timeout (%.2f s)" % (time.monotonic() - t0))
+        waiting.close()
+
+        # Idle connections are closed after api_options.timeout_s (2 s), and dnsd accepts
+        # new ones afterwards.
+        for c in held:
+            c.settimeout(5)
+            t0 = time.monotonic()
+            eq(c.recv(1), b"", "idle connection closed by dnsd")
+            check(time.monotonic() - t0 < 4, "idle timeout honoured")
+            c.close()
+        status, _, _ = d.api("GET", "/v1/health")
+        eq(status, 200, "new connection accepted after the idle ones closed")
+
+
+def test_socket_file():
+    """The socket's missing parent directories are created, a stale socket file is
+    replaced, and a live dnsd's socket is never taken over."""
+    d = Dnsd(cli_api=False)
+    d.sock = os.path.join(d.tmp, "run", "dnsd", "api.sock")
+    d.extra = ["--api", "unix:" + d.sock]
+    os.makedirs(os.path.dirname(d.sock))
+    stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stale.bind(d.sock)  # bound, never listening: what a killed dnsd leaves behind
+    stale.close()
+    with d:
+        eq(oct(stat.S_IMODE(os.stat(d.sock).st_mode)), oct(0o660), "replaced socket's mode")
+        status, _, _ = d.api("GET", "/v1/health")
+        eq(status, 200, "stale socket file replaced by a working one")
+
+        rc, _, err = run_dnsd(["--listen", "127.0.0.1:%d" % free_port(), "--api",
+                               "unix:" + d.sock])
+        eq(rc, 1, "second dnsd on a live socket: exit status (stderr %r)" % err)
+        contains(err, d.sock, "second dnsd names the socket")
+        contains(err, "another process", "second dnsd says why")
+        check(os.path.exists(d.sock), "live socket file left in place")
+        status, _, _ = d.api("GET", "/v1/health")
+        eq(status, 200, "first dnsd still serves its socket")
+
+        rc, _, err = run_dnsd(["--listen", "127.0.0.1:%d" % d.port, "--api",
+                               "unix:" + os.path.join(d.tmp, "other.sock")])
+        eq(rc, 1, "DNS port in use: exit status (stderr %r)" % err)
+        contains(err, "127.0.0.1:%d" % d.port, "DNS port in use: the address is named")
+        check(not os.path.exists(os.path.join(d.tmp, "other.sock")),
+              "failed start leaves no socket file")
+
+        plain = os.path.join(d.tmp, "plain")
+        with open(plain, "w") as f:
+            f.write("keep me\n")
+        rc, _, err = run_dnsd(["--listen", "127.0.0.1:%d" % free_port(), "--api",
+                               "unix:" + plain])
+        eq(rc, 1, "API path is a regular file: exit status (stderr %r)" % err)
+        contains(err, "not a socket", "regular file at the API path: message")
+        with open(plain) as f:
+            eq(f.read(), "keep me\n", "regular file at the API path left alone")
+
+    tmp_dir = os.path.join(d.tmp, "nested")
+    for sub in ("a", "a/b"):
+        check(not os.path.exists(os.path.join(tmp_dir, sub)), "no %s yet" % sub)
+    d2 = Dnsd(cli_api=False)
+    d2.sock = os.path.join(tmp_dir, "a", "b", "api.sock")
+    d2.extra = ["--api", "unix:" + d2.sock]
+    with d2:
+        check(os.path.isdir(os.path.join(tmp_dir, "a", "b")), "parent directories created")
+        status, _, _ = d2.api("GET", "/v1/health")
+        eq(status, 200, "API served in a newly created directory")
+
+
+def test_all():
+    test()
+    test_http_layer()
+    test_socket_file()
+
+
+main(test_all)
