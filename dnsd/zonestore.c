@@ -605,9 +605,14 @@ static int error_line(FILE *fp, int line_nr)
  * The records are kept until the end, as ldns_zone_new_frm_fp_l keeps them: freeing each
  * at once leaves the parser's large scratch buffers on top of the heap, and glibc then trims
  * and regrows the heap for every record (seconds for a big zone).
+ * It also finds a second SOA record (*second_soa_line, else 0): ldns 1.8.3's zone reader
+ * reads freed memory when a file has three, so such a file never reaches it.
  * Returns the status with *line_nr at the error; rewinds fp when all is well. */
-static ldns_status check_syntax(FILE *fp, const ldns_rdf *origin, int *line_nr)
+static ldns_status check_syntax(FILE *fp, const ldns_rdf *origin, int *line_nr,
+                                int *second_soa_line)
 {
+    size_t n_soa = 0;
+    *second_soa_line = 0;
     uint32_t ttl = ZONESTORE_DEFAULT_TTL;
     ldns_rdf *cur_origin = ldns_rdf_clone(origin);
     ldns_rdf *prev = ldns_rdf_clone(origin);
@@ -617,6 +622,9 @@ static ldns_status check_syntax(FILE *fp, const ldns_rdf *origin, int *line_nr)
     while (st == LDNS_STATUS_OK && !feof(fp)) {
         ldns_rr *rr = NULL;
         st = ldns_rr_new_frm_fp_l(&rr, fp, &ttl, &cur_origin, &prev, line_nr);
+        if (rr && ldns_rr_get_type(rr) == LDNS_RR_TYPE_SOA && ++n_soa == 2) {
+            *second_soa_line = *line_nr;
+        }
         if (rr && !ldns_rr_list_push_rr(seen, rr)) {
             ldns_rr_free(rr);
             st = LDNS_STATUS_MEM_ERR;
@@ -671,7 +679,14 @@ static int load_file(const char *path, const char *name, struct zonestore_zone *
         }
     }
     int line_nr = 0;
-    ldns_status st = check_syntax(fp, origin, &line_nr);
+    int second_soa_line;
+    ldns_status st = check_syntax(fp, origin, &line_nr, &second_soa_line);
+    if (st == LDNS_STATUS_OK && second_soa_line > 0) {
+        rc = set_err(err, err_len, DNSD_EPARSE,
+                     "%s:%d: a second SOA record; a zone has exactly one (RFC 1035 §5.2)", path,
+                     second_soa_line);
+        goto fail;
+    }
     if (st == LDNS_STATUS_OK) {
         line_nr = 0;
         st = ldns_zone_new_frm_fp_l(&ldz, fp, origin, ZONESTORE_DEFAULT_TTL, LDNS_RR_CLASS_IN,

@@ -552,6 +552,15 @@ Test(zonestore, zone_without_soa_is_rejected)
     assert_err("%s/nosoa.test.zone: no SOA record at origin nosoa.test.", dir);
 }
 
+/* ldns 1.8.3 reads freed memory on a file with three SOAs (found by fuzz_zone). */
+Test(zonestore, second_soa_is_rejected_with_its_line)
+{
+    const char *dir = data_path("zonestore/second_soa.invalid");
+    cr_assert_eq(load_fails(dir, NULL), DNSD_EPARSE);
+    assert_err("%s/dup.test.zone:5: a second SOA record; a zone has exactly one (RFC 1035 §5.2)",
+               dir);
+}
+
 Test(zonestore, soa_away_from_the_origin_is_rejected)
 {
     const char *dir = data_path("zonestore/soa_elsewhere.invalid");
