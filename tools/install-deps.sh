@@ -2,20 +2,22 @@
 # SPDX-License-Identifier: BSD-2-Clause
 # Install the Debian 12 packages dnsd needs to build, test and benchmark. Idempotent: when
 # every package is already installed it changes nothing and touches no network.
-# Usage: tools/install-deps.sh [build|test|bench|all]   (default: all)
+# Usage: tools/install-deps.sh [build|test|bench|fuzz|all]   (default: all)
 set -eu
 
 build="build-essential cmake pkg-config libuv1-dev libldns-dev libconfig-dev libjansson-dev
        libmicrohttpd-dev libcurl4-openssl-dev"
 test="libcriterion-dev bind9-dnsutils knot-dnsutils ldnsutils python3 python3-dnspython curl"
 bench="dnsperf nsd knot"
+fuzz="clang libclang-rt-14-dev"
 
 case "${1:-all}" in
     build) want="$build" ;;
     test) want="$build $test" ;;
     bench) want="$build $bench" ;;
-    all) want="$build $test $bench" ;;
-    *) echo "usage: $0 [build|test|bench|all]" >&2; exit 2 ;;
+    fuzz) want="$build $test $fuzz" ;;
+    all) want="$build $test $bench $fuzz" ;;
+    *) echo "usage: $0 [build|test|bench|fuzz|all]" >&2; exit 2 ;;
 esac
 
 missing=""
