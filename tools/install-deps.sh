@@ -9,7 +9,7 @@ build="build-essential cmake pkg-config libuv1-dev libldns-dev libconfig-dev lib
        libmicrohttpd-dev libcurl4-openssl-dev"
 test="libcriterion-dev bind9-dnsutils knot-dnsutils ldnsutils python3 python3-dnspython curl"
 bench="dnsperf nsd knot"
-fuzz="clang libclang-rt-14-dev"
+fuzz="clang clang-format libclang-rt-14-dev"
 
 case "${1:-all}" in
     build) want="$build" ;;
