@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-2-Clause
  * The registration API: routes one request (method, path, body) to the registry and
- * renders the JSON reply with jansson. A PUT body is decoded strictly and completely before
- * the registry is touched, so a rejected request changes nothing.
+ * renders the JSON reply with jansson. A body is decoded strictly and completely, and the
+ * reply rendered, before the registry is touched, so a rejected or failed request changes
+ * nothing. Watches are decided here but parked by the HTTP layer.
  * No sockets, no HTTP library types, no clock: now_ms comes from the caller. */
 #include "api.h"
 
@@ -15,6 +16,8 @@
 
 #include <jansson.h>
 
+#include "checks.h"
+#include "dnsd/duration.h"
 #include "dnsd/error.h"
 #include "dnsd/names.h"
 #include "registry.h"
@@ -38,8 +41,25 @@ struct bad {
 #define DECODE_REJECTED 1
 
 static const char *const put_fields[] = {
-    "addresses", "port", "proto", "ttl", "priority", "weight", "tags", "meta",
+    "addresses", "port", "proto", "ttl",   "priority",
+    "weight",    "tags", "meta",  "check", "deregister_after",
 };
+
+static const char *const check_fields[] = {
+    "tcp", "http", "interval", "timeout", "success_before_passing", "failures_before_critical",
+};
+
+static const char *const heartbeat_fields[] = {"status", "note"};
+
+static const char *const maintenance_fields[] = {"enabled", "reason"};
+
+/* Check defaults (health-design.md): probe every 10 s, give up after 2 s. */
+#define CHECK_DEFAULT_INTERVAL_MS 10000u
+#define CHECK_DEFAULT_TIMEOUT_MS 2000u
+
+/* Reason of a check that has not reported yet, and of maintenance without a reason. */
+#define REASON_CHECK_PENDING "check: awaiting first result"
+#define REASON_MAINTENANCE "maintenance mode"
 
 /* Copy client text into buf for an error message: printable ASCII kept, other bytes shown
  * as '?', cut at QUOTE_MAX with "...". */
@@ -167,6 +187,46 @@ static json_t *add(json_t *o, const char *key, json_t *v)
     return json_object_set_new(o, key, v) == 0 ? v : NULL;
 }
 
+/* A JSON string, or null when s is NULL. */
+static json_t *text_or_null(const char *s)
+{
+    return s ? text_json(s) : json_null();
+}
+
+static const char *check_kind_name(enum registry_check_kind kind)
+{
+    return kind == REGISTRY_CHECK_HTTP ? "http" : "tcp";
+}
+
+static json_t *duration_json(uint64_t ms)
+{
+    char buf[32];
+    dnsd_duration_format(ms, buf, sizeof(buf));
+    return json_string(buf);
+}
+
+/* The "check" member: the spec in its canonical form plus the check's own state. */
+static json_t *check_json(const struct registry_instance *inst, uint64_t now_ms)
+{
+    const struct registry_check *c = &inst->check;
+    json_t *o = json_object();
+    const char *status =
+        inst->check_pending ? "pending" : registry_health_name(inst->check_verdict);
+    if (!o || !add(o, check_kind_name(c->kind), text_json(c->target)) ||
+        !add(o, "interval", duration_json(c->interval_ms)) ||
+        !add(o, "timeout", duration_json(c->timeout_ms)) ||
+        !add(o, "success_before_passing", json_integer(c->success_before_passing)) ||
+        !add(o, "failures_before_critical", json_integer(c->failures_before_critical)) ||
+        !add(o, "status", json_string(status)) ||
+        !add(o, "output", text_or_null(inst->check_pending ? NULL : inst->check_output)) ||
+        !add(o, "last_run_ms_ago",
+             inst->check_pending ? json_null() : ms_json(now_ms, inst->check_last_ms))) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
 static json_t *instance_json(const struct registry_instance *inst, uint64_t now_ms)
 {
     json_t *o = json_object();
@@ -202,7 +262,22 @@ static json_t *instance_json(const struct registry_instance *inst, uint64_t now_
         if (!add(meta, inst->meta[i].key, text_json(inst->meta[i].value)))
             goto fail;
     }
-    if (!add(o, "ttl", json_integer(inst->ttl_s)) || !add(o, "health", json_string("passing")) ||
+    const char *mreason = inst->maintenance_reason;
+    if (!add(o, "ttl", json_integer(inst->ttl_s)) ||
+        !add(o, "health", json_string(registry_health_name(inst->health))) ||
+        !add(o, "reason", text_json(inst->reason ? inst->reason : "")) ||
+        !add(o, "status", json_string(registry_health_name(inst->reported))) ||
+        !add(o, "note", text_or_null(inst->note)) ||
+        !add(o, "maintenance",
+             json_pack("{s:b, s:o}", "enabled", inst->maintenance, "reason",
+                       text_or_null(inst->maintenance && mreason && *mreason ? mreason : NULL))))
+        goto fail;
+    if (inst->check.kind != REGISTRY_CHECK_NONE && !add(o, "check", check_json(inst, now_ms)))
+        goto fail;
+    bool critical = inst->health == REGISTRY_HEALTH_CRITICAL;
+    if (!add(o, "deregister_after", duration_json(inst->deregister_after_ms)) ||
+        !add(o, "critical_for_ms",
+             critical ? ms_json(now_ms, inst->critical_since_ms) : json_integer(0)) ||
         !add(o, "lease_remaining_ms", ms_json(inst->expires_ms, now_ms)) ||
         !add(o, "last_heartbeat_ms_ago", ms_json(now_ms, inst->heartbeat_ms)) ||
         !add(o, "registered_ms_ago", ms_json(now_ms, inst->registered_ms)))
@@ -421,26 +496,180 @@ static int decode_meta(json_t *root, struct registry_instance *inst, struct bad 
     return 0;
 }
 
+/* Reject the first member of obj not named in fields; prefix names the object in the
+ * message ("" for the body). The field at fault is field, or the member's own name when
+ * field is NULL (bad->field then points into obj, which outlives the reply's rendering). */
+static bool only_known(json_t *obj, const char *const *fields, size_t n, const char *prefix,
+                       const char *field, struct bad *bad)
+{
+    char q[QUOTE_MAX + 4];
+    const char *key;
+    json_t *v;
+    json_object_foreach(obj, key, v)
+    {
+        bool known = false;
+        for (size_t i = 0; i < n; i++)
+            known = known || strcmp(key, fields[i]) == 0;
+        if (!known) {
+            reject(bad, field ? field : key, "%sunknown field \"%s\"", prefix,
+                   quote(key, strlen(key), q));
+            return false;
+        }
+    }
+    return true;
+}
+
+/* A duration string member of obj in [lo, hi] ms; absent leaves *out alone. name is the
+ * member, label its name in messages, field the field reported. */
+static bool decode_duration(json_t *obj, const char *name, const char *label, const char *field,
+                            uint64_t lo, uint64_t hi, uint64_t *out, struct bad *bad)
+{
+    json_t *v = json_object_get(obj, name);
+    char q[QUOTE_MAX + 4], los[32], his[32];
+    uint64_t ms = 0;
+    if (!v)
+        return true;
+    dnsd_duration_format(lo, los, sizeof(los));
+    dnsd_duration_format(hi, his, sizeof(his));
+    if (!json_is_string(v)) {
+        reject(bad, field, "%s: must be a duration string such as \"10s\" or \"500ms\"", label);
+        return false;
+    }
+    int err = dnsd_duration_parse(json_string_value(v), &ms);
+    if (err == DNSD_EINVAL) {
+        reject(bad, field,
+               "%s: \"%s\" is not a duration (an integer and a unit: ms, s, m or h, "
+               "e.g. \"10s\")",
+               label, quote(json_string_value(v), json_string_length(v), q));
+        return false;
+    }
+    if (err || ms < lo || ms > hi) {
+        reject(bad, field, "%s: must be from %s to %s", label, los, his);
+        return false;
+    }
+    *out = ms;
+    return true;
+}
+
+/* A check threshold member in 1..REGISTRY_CHECK_MAX_THRESHOLD; absent leaves *out alone. */
+static bool decode_threshold(json_t *check, const char *name, uint16_t *out, struct bad *bad)
+{
+    json_t *v = json_object_get(check, name);
+    if (!v)
+        return true;
+    if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+        json_integer_value(v) > REGISTRY_CHECK_MAX_THRESHOLD) {
+        reject(bad, "check", "check.%s: must be an integer from 1 to %d", name,
+               REGISTRY_CHECK_MAX_THRESHOLD);
+        return false;
+    }
+    *out = (uint16_t)json_integer_value(v);
+    return true;
+}
+
+/* Is the target's host one of the instance's registered addresses (family and bytes)? */
+static bool target_is_own_address(const struct checks_target *t,
+                                  const struct registry_instance *inst)
+{
+    size_t len = t->family == AF_INET ? 4 : 16;
+    for (size_t i = 0; i < inst->n_addrs; i++) {
+        if (inst->addrs[i].family == t->family && memcmp(inst->addrs[i].bytes, t->addr, len) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Decode the "check" member (addresses already decoded) into inst->check, its target in
+ * canonical form. A probe may only reach the instance's own addresses (issue 3).
+ * Returns: 0, DECODE_REJECTED, DNSD_ENOMEM. */
+static int decode_check(json_t *root, struct registry_instance *inst, struct bad *bad)
+{
+    json_t *c = json_object_get(root, "check");
+    char q[QUOTE_MAX + 4];
+    if (!c)
+        return 0;
+    if (!json_is_object(c)) {
+        reject(bad, "check", "check: must be an object with \"tcp\" or \"http\"");
+        return DECODE_REJECTED;
+    }
+    if (!only_known(c, check_fields, sizeof(check_fields) / sizeof(check_fields[0]),
+                    "check: ", "check", bad))
+        return DECODE_REJECTED;
+    json_t *tcp = json_object_get(c, "tcp"), *http = json_object_get(c, "http");
+    if (!tcp == !http) {
+        reject(bad, "check", "check: must have exactly one of \"tcp\" and \"http\"");
+        return DECODE_REJECTED;
+    }
+    enum checks_kind kind = tcp ? CHECKS_TCP : CHECKS_HTTP;
+    const char *kname = tcp ? "tcp" : "http";
+    json_t *tv = tcp ? tcp : http;
+    if (!json_is_string(tv)) {
+        reject(bad, "check", "check.%s: must be a string", kname);
+        return DECODE_REJECTED;
+    }
+    const char *text = json_string_value(tv);
+    struct checks_target target;
+    if (checks_parse_target(kind, text, &target) != 0) {
+        reject(bad, "check",
+               kind == CHECKS_TCP
+                   ? "check.tcp: \"%s\" is not HOST:PORT with HOST an IPv4 address or a "
+                     "bracketed IPv6 address"
+                   : "check.http: \"%s\" is not an http://HOST[:PORT][/path] URL with HOST an "
+                     "IPv4 address or a bracketed IPv6 address",
+               quote(text, json_string_length(tv), q));
+        return DECODE_REJECTED;
+    }
+    if (!target_is_own_address(&target, inst)) {
+        reject(bad, "check",
+               "check.%s: \"%s\" is not one of the instance's addresses; the probe may only "
+               "reach the instance's own addresses",
+               kname, quote(text, json_string_length(tv), q));
+        return DECODE_REJECTED;
+    }
+    uint64_t interval = CHECK_DEFAULT_INTERVAL_MS, timeout;
+    if (!decode_duration(c, "interval", "check.interval", "check", REGISTRY_CHECK_MIN_INTERVAL_MS,
+                         REGISTRY_CHECK_MAX_INTERVAL_MS, &interval, bad))
+        return DECODE_REJECTED;
+    /* A short interval without a timeout gets half the interval, not an error. */
+    timeout = interval > CHECK_DEFAULT_TIMEOUT_MS ? CHECK_DEFAULT_TIMEOUT_MS : interval / 2;
+    if (!decode_duration(c, "timeout", "check.timeout", "check", 1, REGISTRY_CHECK_MAX_INTERVAL_MS,
+                         &timeout, bad))
+        return DECODE_REJECTED;
+    if (timeout >= interval) {
+        char is[32];
+        dnsd_duration_format(interval, is, sizeof(is));
+        reject(bad, "check", "check.timeout: must be shorter than the interval (%s)", is);
+        return DECODE_REJECTED;
+    }
+    struct registry_check spec = {
+        .kind = kind == CHECKS_TCP ? REGISTRY_CHECK_TCP : REGISTRY_CHECK_HTTP,
+        .interval_ms = (uint32_t)interval,
+        .timeout_ms = (uint32_t)timeout,
+        .success_before_passing = 1,
+        .failures_before_critical = 1,
+    };
+    if (!decode_threshold(c, "success_before_passing", &spec.success_before_passing, bad) ||
+        !decode_threshold(c, "failures_before_critical", &spec.failures_before_critical, bad))
+        return DECODE_REJECTED;
+    char canon[CHECKS_MAX_TARGET + 64];
+    if (checks_format_target(kind, &target, canon, sizeof(canon)) != 0) {
+        reject(bad, "check", "check.%s: longer than %d bytes", kname, CHECKS_MAX_TARGET);
+        return DECODE_REJECTED;
+    }
+    spec.target = strdup(canon);
+    if (!spec.target)
+        return DNSD_ENOMEM;
+    inst->check = spec;
+    return 0;
+}
+
 /* Decode a PUT body object into inst (service and id already set).
  * Returns: 0, DECODE_REJECTED (bad filled in), DNSD_ENOMEM. */
 static int decode_put(const struct api *api, json_t *root, struct registry_instance *inst,
                       struct bad *bad)
 {
-    char q[QUOTE_MAX + 4];
-    const char *key;
-    json_t *v;
-    json_object_foreach(root, key, v)
-    {
-        bool known = false;
-        for (size_t i = 0; i < sizeof(put_fields) / sizeof(put_fields[0]); i++)
-            known = known || strcmp(key, put_fields[i]) == 0;
-        if (!known) {
-            /* bad->field points into root, which outlives the reply's rendering. */
-            reject(bad, key, "unknown field \"%s\"", quote(key, strlen(key), q));
-            return DECODE_REJECTED;
-        }
-    }
-    if (!decode_addresses(root, inst, bad))
+    if (!only_known(root, put_fields, sizeof(put_fields) / sizeof(put_fields[0]), "", NULL, bad) ||
+        !decode_addresses(root, inst, bad))
         return DECODE_REJECTED;
 
     json_int_t port = 0, ttl = api->cfg.lease_default_s, priority = 0, weight = 1;
@@ -463,15 +692,46 @@ static int decode_put(const struct api *api, json_t *root, struct registry_insta
     inst->priority = (uint16_t)priority;
     inst->weight = (uint16_t)weight;
 
+    inst->deregister_after_ms = api->cfg.deregister_after_default_ms;
+    if (!decode_duration(root, "deregister_after", "deregister_after", "deregister_after", 0,
+                         DNSD_DURATION_MAX_MS, &inst->deregister_after_ms, bad))
+        return DECODE_REJECTED;
+
     int err = decode_tags(root, inst, bad);
-    if (err)
-        return err;
-    return decode_meta(root, inst, bad);
+    if (!err)
+        err = decode_meta(root, inst, bad);
+    if (!err)
+        err = decode_check(root, inst, bad);
+    return err;
 }
 
-/* ---- handlers ---- */
+/* ---- predicted state ---- */
 
-/* Set inst's lease state as registry_put or registry_renew at now_ms will. */
+/* Longest text kept in a prediction: a note, reason or output with a prefix. */
+#define PRED_TEXT_MAX (REGISTRY_MAX_NOTE_LEN + 64)
+
+/* An instance as the registry will hold it after a mutation, computed before the mutation
+ * so the reply can be rendered while failing is still harmless. inst's spec fields borrow
+ * from the request or from the old instance and are read only before the mutation; its
+ * state strings point into the buffers below, so they stay valid after it. */
+struct prediction {
+    struct registry_instance inst;
+    char reason[PRED_TEXT_MAX];
+    char note[PRED_TEXT_MAX];
+    char mreason[PRED_TEXT_MAX];
+    char output[PRED_TEXT_MAX];
+};
+
+/* Copy s (may be NULL) into buf, cut to PRED_TEXT_MAX - 1 bytes. Returns: buf or NULL. */
+static char *keep(char buf[PRED_TEXT_MAX], const char *s)
+{
+    if (!s)
+        return NULL;
+    snprintf(buf, PRED_TEXT_MAX, "%s", s);
+    return buf;
+}
+
+/* Set inst's lease state as registry_put or registry_heartbeat at now_ms will. */
 static void renewed(struct registry_instance *inst, uint64_t now_ms)
 {
     uint64_t len = (uint64_t)inst->ttl_s * 1000u;
@@ -479,26 +739,226 @@ static void renewed(struct registry_instance *inst, uint64_t now_ms)
     inst->expires_ms = now_ms > UINT64_MAX - len ? UINT64_MAX : now_ms + len;
 }
 
+/* The reason a check gives: old's own when it showed one (it may carry threshold progress,
+ * "check: HTTP 500 (failed 1 of 3)"), else rebuilt from the last output. */
+static void check_reason(struct prediction *p, const struct registry_instance *old, char *buf)
+{
+    const struct registry_instance *i = &p->inst;
+    if (i->check_pending)
+        snprintf(buf, PRED_TEXT_MAX, "%s", REASON_CHECK_PENDING);
+    else if (old && !old->check_pending && old->reason && strncmp(old->reason, "check: ", 7) == 0)
+        snprintf(buf, PRED_TEXT_MAX, "%s", old->reason);
+    else
+        snprintf(buf, PRED_TEXT_MAX, "check: %s", i->check_output ? i->check_output : "");
+}
+
+/* Effective health and reason from the inputs, as the registry decides them
+ * (health-design.md, "Health model"): maintenance, then a lapsed lease, then the worse of
+ * the reported status and the check verdict. critical_since_ms carries over while the
+ * instance stays critical. */
+static void predict_health(struct prediction *p, const struct registry_instance *old, bool lapsed,
+                           uint64_t now_ms)
+{
+    struct registry_instance *i = &p->inst;
+    bool has_check = i->check.kind != REGISTRY_CHECK_NONE;
+    enum registry_health h, verdict = REGISTRY_HEALTH_PASSING;
+    if (has_check)
+        verdict = i->check_pending ? REGISTRY_HEALTH_CRITICAL : i->check_verdict;
+    if (i->maintenance) {
+        h = REGISTRY_HEALTH_MAINTENANCE;
+        snprintf(p->reason, sizeof(p->reason), "%s",
+                 i->maintenance_reason ? i->maintenance_reason : REASON_MAINTENANCE);
+    } else if (lapsed) {
+        h = REGISTRY_HEALTH_CRITICAL;
+        snprintf(p->reason, sizeof(p->reason), "lease expired");
+    } else {
+        h = i->reported > verdict ? i->reported : verdict;
+        if (i->reported == h && i->note)
+            snprintf(p->reason, sizeof(p->reason), "heartbeat: %s", i->note);
+        else if (has_check && verdict == h && h != REGISTRY_HEALTH_PASSING)
+            check_reason(p, old, p->reason);
+        else if (i->reported != REGISTRY_HEALTH_PASSING)
+            snprintf(p->reason, sizeof(p->reason), "heartbeat: %s",
+                     registry_health_name(i->reported));
+        else
+            p->reason[0] = '\0';
+    }
+    i->health = h;
+    i->reason = p->reason;
+    bool was_critical = old && old->health == REGISTRY_HEALTH_CRITICAL;
+    i->critical_since_ms = h != REGISTRY_HEALTH_CRITICAL ? 0
+                           : was_critical                ? old->critical_since_ms
+                                                         : now_ms;
+}
+
+/* Does the registry hold inst's lease as lapsed? Its reason says so, except under
+ * maintenance, which hides it: then the deadline decides (self-preservation holds it). */
+static bool lease_lapsed(struct api *api, const struct registry_instance *inst, uint64_t now_ms)
+{
+    if (!inst->maintenance)
+        return inst->health == REGISTRY_HEALTH_CRITICAL && inst->reason &&
+               strcmp(inst->reason, "lease expired") == 0;
+    return inst->expires_ms <= now_ms && !registry_is_preserving(api->reg);
+}
+
+static bool same_text(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+/* Does the stored instance have the predicted state? */
+static bool same_state(const struct registry_instance *got, const struct registry_instance *want)
+{
+    bool critical = want->health == REGISTRY_HEALTH_CRITICAL;
+    return got->health == want->health && same_text(got->reason, want->reason) &&
+           got->reported == want->reported && same_text(got->note, want->note) &&
+           got->maintenance == want->maintenance &&
+           same_text(got->maintenance_reason, want->maintenance_reason) &&
+           got->check_pending == want->check_pending &&
+           (want->check_pending || (got->check_verdict == want->check_verdict &&
+                                    same_text(got->check_output, want->check_output) &&
+                                    got->check_last_ms == want->check_last_ms)) &&
+           (!critical || got->critical_since_ms == want->critical_since_ms) &&
+           got->registered_ms == want->registered_ms && got->heartbeat_ms == want->heartbeat_ms &&
+           got->expires_ms == want->expires_ms;
+}
+
+/* After a mutation: if the stored instance differs from the prediction the reply was
+ * rendered from, render it again from the stored one; should that run out of memory, the
+ * predicted reply stands, since the change is already applied. */
+static void settle(struct api *api, const char *service, const char *id,
+                   const struct registry_instance *want, uint64_t now_ms,
+                   struct api_response *reply)
+{
+    const struct registry_instance *got = registry_find_instance(api->reg, service, id);
+    if (!got || same_state(got, want))
+        return;
+    struct api_response fresh = {0};
+    if (reply_json(&fresh, reply->status, instance_json(got, now_ms)) == 0) {
+        api_response_clear(reply);
+        *reply = fresh;
+    }
+}
+
+static bool same_check(const struct registry_check *a, const struct registry_check *b)
+{
+    return a->kind == b->kind && same_text(a->target, b->target) &&
+           a->interval_ms == b->interval_ms && a->timeout_ms == b->timeout_ms &&
+           a->success_before_passing == b->success_before_passing &&
+           a->failures_before_critical == b->failures_before_critical;
+}
+
+/* Copy old's state strings (or clear them) into p's buffers. */
+static void keep_state(struct prediction *p, const struct registry_instance *old)
+{
+    struct registry_instance *i = &p->inst;
+    i->note = old ? keep(p->note, old->note) : NULL;
+    i->maintenance_reason = old ? keep(p->mreason, old->maintenance_reason) : NULL;
+    i->check_output = old ? keep(p->output, old->check_output) : NULL;
+}
+
+/* The state registry_put gives inst (see registry.h): a replacement keeps registered_ms,
+ * maintenance and, for an unchanged check spec, the check's state. */
+static void predict_put(struct prediction *p, const struct registry_instance *inst,
+                        const struct registry_instance *old, uint64_t now_ms)
+{
+    struct registry_instance *i = &p->inst;
+    *i = *inst;
+    keep_state(p, old);
+    i->registered_ms = old ? old->registered_ms : now_ms;
+    renewed(i, now_ms);
+    i->reported = REGISTRY_HEALTH_PASSING;
+    i->note = NULL;
+    i->maintenance = old && old->maintenance;
+    if (!i->maintenance)
+        i->maintenance_reason = NULL;
+    if (inst->check.kind != REGISTRY_CHECK_NONE && old && same_check(&old->check, &inst->check)) {
+        i->check_pending = old->check_pending;
+        i->check_verdict = old->check_verdict;
+        i->check_last_ms = old->check_last_ms;
+        i->check_successes = old->check_successes;
+        i->check_failures = old->check_failures;
+    } else {
+        i->check_pending = inst->check.kind != REGISTRY_CHECK_NONE;
+        i->check_verdict = REGISTRY_HEALTH_PASSING;
+        i->check_output = NULL;
+        i->check_last_ms = 0;
+        i->check_successes = i->check_failures = 0;
+    }
+    predict_health(p, old, false, now_ms);
+}
+
+/* ---- request bodies ---- */
+
+/* Parse body as a JSON object into *root; an empty (or all-blank) body gives *root = NULL
+ * when empty_ok.
+ * Returns: 0, DECODE_REJECTED (bad filled in, field "body"), DNSD_ENOMEM. */
+static int load_object(const char *body, size_t body_len, bool empty_ok, json_t **root,
+                       struct bad *bad)
+{
+    json_error_t jerr;
+    if (!body)
+        body_len = 0;
+    if (empty_ok && strspn(body ? body : "", " \t\r\n") >= body_len) {
+        *root = NULL;
+        return 0;
+    }
+    json_t *j = json_loadb(body ? body : "", body_len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!j) {
+        if (json_error_code(&jerr) == json_error_out_of_memory)
+            return DNSD_ENOMEM;
+        reject(bad, "body", "invalid JSON: %s (line %d, column %d)", jerr.text, jerr.line,
+               jerr.column);
+        return DECODE_REJECTED;
+    }
+    if (!json_is_object(j)) {
+        json_decref(j);
+        reject(bad, "body", "body must be a JSON object");
+        return DECODE_REJECTED;
+    }
+    *root = j;
+    return 0;
+}
+
+/* A short free text member (heartbeat note, maintenance reason): a string of at most
+ * REGISTRY_MAX_NOTE_LEN bytes without control characters; absent leaves *out NULL. */
+static bool decode_text(json_t *root, const char *name, const char **out, struct bad *bad)
+{
+    json_t *v = json_object_get(root, name);
+    *out = NULL;
+    if (!v)
+        return true;
+    if (!json_is_string(v)) {
+        reject(bad, name, "%s: must be a string", name);
+        return false;
+    }
+    if (json_string_length(v) > REGISTRY_MAX_NOTE_LEN) {
+        reject(bad, name, "%s: longer than %d bytes", name, REGISTRY_MAX_NOTE_LEN);
+        return false;
+    }
+    for (const unsigned char *p = (const unsigned char *)json_string_value(v); *p; p++) {
+        if (*p < 0x20 || *p == 0x7f) {
+            reject(bad, name, "%s: contains a control character", name);
+            return false;
+        }
+    }
+    *out = json_string_value(v);
+    return true;
+}
+
+/* ---- handlers ---- */
+
 static int handle_put(struct api *api, const char *service, const char *id, const char *body,
                       size_t body_len, uint64_t now_ms, struct api_response *out)
 {
     struct registry_instance inst = {0};
     struct bad bad = {0};
-    json_error_t jerr;
-    int err = 0;
-    json_t *root = json_loadb(body ? body : "", body ? body_len : 0, JSON_REJECT_DUPLICATES, &jerr);
-    if (!root) {
-        if (json_error_code(&jerr) == json_error_out_of_memory)
-            return DNSD_ENOMEM;
-        reject(&bad, "body", "invalid JSON: %s (line %d, column %d)", jerr.text, jerr.line,
-               jerr.column);
+    json_t *root = NULL;
+    int err = load_object(body, body_len, false, &root, &bad);
+    if (err == DECODE_REJECTED)
         return reply_bad(out, 400, &bad);
-    }
-    if (!json_is_object(root)) {
-        reject(&bad, "body", "body must be a JSON object");
-        err = reply_bad(out, 400, &bad);
-        goto done;
-    }
+    if (err)
+        return err;
     inst.service = strdup(service);
     inst.id = strdup(id);
     if (!inst.service || !inst.id) {
@@ -516,10 +976,10 @@ static int handle_put(struct api *api, const char *service, const char *id, cons
     /* Render the reply from what will be stored before storing it, so that no failure can
      * come after the registry has changed. */
     const struct registry_instance *old = registry_find_instance(api->reg, service, id);
-    inst.registered_ms = old ? old->registered_ms : now_ms;
-    renewed(&inst, now_ms);
+    struct prediction p;
+    predict_put(&p, &inst, old, now_ms);
     struct api_response ok = {0};
-    err = reply_json(&ok, old ? 200 : 201, instance_json(&inst, now_ms));
+    err = reply_json(&ok, old ? 200 : 201, instance_json(&p.inst, now_ms));
     if (err)
         goto done;
     const char *field = NULL;
@@ -532,6 +992,7 @@ static int handle_put(struct api *api, const char *service, const char *id, cons
         }
         goto done;
     }
+    settle(api, service, id, &p.inst, now_ms, &ok);
     *out = ok;
 done:
     registry_instance_clear(&inst);
@@ -558,23 +1019,213 @@ static int handle_delete(struct api *api, const char *service, const char *id,
     return err;
 }
 
-static int handle_heartbeat(struct api *api, const char *service, const char *id, uint64_t now_ms,
-                            struct api_response *out)
+/* Reply to a registry refusal of a heartbeat or maintenance change (after decoding, so only
+ * a registry rule stricter than ours gets here). Returns: what reply_bad returns, or err. */
+static int refused(int err, const char *field, struct api_response *out)
+{
+    struct bad bad;
+    if (err != DNSD_EINVAL)
+        return err;
+    reject(&bad, field, "invalid %s", field ? field : "request");
+    return reply_bad(out, 400, &bad);
+}
+
+/* Body {"status": "passing|warning|critical", "note": "..."}, all optional; an empty body
+ * is a plain passing heartbeat. */
+static int handle_heartbeat(struct api *api, const char *service, const char *id, const char *body,
+                            size_t body_len, uint64_t now_ms, struct api_response *out)
 {
     const struct registry_instance *inst = registry_find_instance(api->reg, service, id);
     if (!inst)
         return not_registered(service, id, out);
-    struct registry_instance after = *inst; /* shallow: borrows inst's strings */
-    renewed(&after, now_ms);
-    int err = reply_json(out, 200, instance_json(&after, now_ms));
-    if (!err)
-        err = registry_renew(api->reg, service, id, now_ms);
+    struct bad bad = {0};
+    json_t *root = NULL;
+    int err = load_object(body, body_len, true, &root, &bad);
+    if (err == DECODE_REJECTED)
+        return reply_bad(out, 400, &bad);
+    if (err)
+        return err;
+    enum registry_health status = REGISTRY_HEALTH_PASSING;
+    const char *note = NULL;
+    if (root) {
+        json_t *sv = json_object_get(root, "status");
+        if (!only_known(root, heartbeat_fields, 2, "", NULL, &bad))
+            goto rejected;
+        if (sv &&
+            (!json_is_string(sv) || registry_health_parse(json_string_value(sv), &status) != 0 ||
+             status == REGISTRY_HEALTH_MAINTENANCE)) {
+            reject(&bad, "status", "status: must be \"passing\", \"warning\" or \"critical\"");
+            goto rejected;
+        }
+        if (!decode_text(root, "note", &note, &bad))
+            goto rejected;
+    }
+
+    struct prediction p;
+    p.inst = *inst;
+    keep_state(&p, inst);
+    renewed(&p.inst, now_ms);
+    p.inst.reported = status;
+    p.inst.note = keep(p.note, note);
+    predict_health(&p, inst, false, now_ms);
+    struct api_response ok = {0};
+    err = reply_json(&ok, 200, instance_json(&p.inst, now_ms));
+    if (err)
+        goto done;
+    const char *field = NULL;
+    err = registry_heartbeat(api->reg, service, id, status, note, now_ms, &field);
+    if (err) {
+        api_response_clear(&ok);
+        err = refused(err, field, out);
+        goto done;
+    }
+    settle(api, service, id, &p.inst, now_ms, &ok);
+    *out = ok;
+    goto done;
+rejected:
+    err = reply_bad(out, 400, &bad);
+done:
+    json_decref(root);
     return err;
 }
 
-static int handle_get_service(struct api *api, const char *service, uint64_t now_ms,
+/* Body {"enabled": bool, "reason": "..."}; reason is optional and kept only when enabled. */
+static int handle_maintenance(struct api *api, const char *service, const char *id,
+                              const char *body, size_t body_len, uint64_t now_ms,
                               struct api_response *out)
 {
+    const struct registry_instance *inst = registry_find_instance(api->reg, service, id);
+    if (!inst)
+        return not_registered(service, id, out);
+    struct bad bad = {0};
+    json_t *root = NULL;
+    int err = load_object(body, body_len, false, &root, &bad);
+    if (err == DECODE_REJECTED)
+        return reply_bad(out, 400, &bad);
+    if (err)
+        return err;
+    json_t *ev = json_object_get(root, "enabled");
+    const char *reason = NULL;
+    if (!only_known(root, maintenance_fields, 2, "", NULL, &bad) ||
+        !decode_text(root, "reason", &reason, &bad)) {
+        err = reply_bad(out, 400, &bad);
+        goto done;
+    }
+    if (!json_is_boolean(ev)) {
+        reject(&bad, "enabled", ev ? "enabled: must be true or false" : "enabled: required");
+        err = reply_bad(out, 400, &bad);
+        goto done;
+    }
+    bool enabled = json_is_true(ev);
+
+    struct prediction p;
+    p.inst = *inst;
+    keep_state(&p, inst);
+    p.inst.maintenance = enabled;
+    p.inst.maintenance_reason = enabled && reason && *reason ? keep(p.mreason, reason) : NULL;
+    predict_health(&p, inst, lease_lapsed(api, inst, now_ms), now_ms);
+    struct api_response ok = {0};
+    err = reply_json(&ok, 200, instance_json(&p.inst, now_ms));
+    if (err)
+        goto done;
+    const char *field = NULL;
+    err = registry_set_maintenance(api->reg, service, id, enabled, reason, now_ms, &field);
+    if (err) {
+        api_response_clear(&ok);
+        err = refused(err, field, out);
+        goto done;
+    }
+    settle(api, service, id, &p.inst, now_ms, &ok);
+    *out = ok;
+done:
+    json_decref(root);
+    return err;
+}
+
+/* A watch's query: index=N (unsigned decimal) and wait=D (duration, at most
+ * API_WATCH_MAX_MS); other keys are ignored. */
+struct watch_query {
+    bool has_index;
+    uint64_t index;
+    uint64_t wait_ms;
+};
+
+/* Parse the query string (without the '?'; may be NULL).
+ * Returns: true, or false with bad filled in (field "index" or "wait"). */
+static bool parse_watch_query(const char *query, struct watch_query *w, struct bad *bad)
+{
+    char q[QUOTE_MAX + 4], maxs[32];
+    bool seen_wait = false;
+    w->has_index = false;
+    w->index = 0;
+    w->wait_ms = API_WATCH_DEFAULT_MS;
+    for (const char *p = query; p && *p;) {
+        size_t len = strcspn(p, "&");
+        size_t klen = strcspn(p, "=&");
+        const char *val = p + klen + (klen < len);
+        size_t vlen = len - (size_t)(val - p);
+        bool is_index = klen == 5 && memcmp(p, "index", 5) == 0;
+        bool is_wait = klen == 4 && memcmp(p, "wait", 4) == 0;
+        if ((is_index && w->has_index) || (is_wait && seen_wait)) {
+            reject(bad, is_index ? "index" : "wait", "%s: given more than once",
+                   is_index ? "index" : "wait");
+            return false;
+        }
+        if (is_index) {
+            uint64_t n = 0;
+            size_t i = 0;
+            for (; i < vlen && val[i] >= '0' && val[i] <= '9'; i++) {
+                uint64_t d = (uint64_t)(val[i] - '0');
+                if (n > (UINT64_MAX - d) / 10)
+                    break;
+                n = n * 10 + d;
+            }
+            if (vlen == 0 || i != vlen) {
+                reject(bad, "index", "index: \"%s\" is not an unsigned decimal integer",
+                       quote(val, vlen, q));
+                return false;
+            }
+            w->has_index = true;
+            w->index = n;
+        } else if (is_wait) {
+            char text[32];
+            uint64_t ms = 0;
+            snprintf(text, sizeof(text), "%.*s", (int)(vlen < 31 ? vlen : 31), val);
+            dnsd_duration_format(API_WATCH_MAX_MS, maxs, sizeof(maxs));
+            if (vlen > 31 || dnsd_duration_parse(text, &ms) != 0 || ms > API_WATCH_MAX_MS) {
+                reject(bad, "wait", "wait: \"%s\" is not a duration from 0s to %s",
+                       quote(val, vlen, q), maxs);
+                return false;
+            }
+            seen_wait = true;
+            w->wait_ms = ms;
+        }
+        p += len + (p[len] == '&');
+    }
+    return true;
+}
+
+/* GET /v1/services/{service}, possibly a blocking query (Consul style): with index=N it is
+ * parked until the service's index passes N, unless flags has API_FINAL. */
+static int handle_get_service(struct api *api, const char *service, const char *query,
+                              unsigned flags, uint64_t now_ms, struct api_response *out)
+{
+    struct watch_query w;
+    struct bad bad;
+    if (!parse_watch_query(query, &w, &bad))
+        return reply_bad(out, 400, &bad);
+    uint64_t index = registry_service_index(api->reg, service);
+    /* An index past the registry's serial comes from an earlier run of dnsd: answer at once
+     * so the client learns the current index. */
+    bool current = w.has_index && index <= w.index && w.index <= registry_serial(api->reg);
+    if (current && w.wait_ms > 0 && !(flags & API_FINAL)) {
+        memset(out, 0, sizeof(*out));
+        out->has_index = true;
+        out->index = index;
+        snprintf(out->watch_service, sizeof(out->watch_service), "%s", service);
+        out->watch_deadline_ms = now_ms > UINT64_MAX - w.wait_ms ? UINT64_MAX : now_ms + w.wait_ms;
+        return 0;
+    }
     json_t *list = json_array();
     if (!list)
         return DNSD_ENOMEM;
@@ -586,7 +1237,12 @@ static int handle_get_service(struct api *api, const char *service, uint64_t now
             return DNSD_ENOMEM;
         }
     }
-    return reply_json(out, 200, json_pack("{s:s, s:o}", "service", service, "instances", list));
+    int err = reply_json(out, 200, json_pack("{s:s, s:o}", "service", service, "instances", list));
+    if (!err) {
+        out->has_index = true;
+        out->index = index;
+    }
+    return err;
 }
 
 /* foreach visitor: append {"name": ..., "instances": N}; stops (and drops the list) on OOM. */
@@ -610,7 +1266,12 @@ static int handle_list_services(struct api *api, struct api_response *out)
     registry_foreach_service(api->reg, add_service, &list);
     if (!list)
         return DNSD_ENOMEM;
-    return reply_json(out, 200, json_pack("{s:o}", "services", list));
+    int err = reply_json(out, 200, json_pack("{s:o}", "services", list));
+    if (!err) {
+        out->has_index = true;
+        out->index = registry_serial(api->reg);
+    }
+    return err;
 }
 
 static int handle_health(struct api *api, struct api_response *out)
@@ -618,9 +1279,10 @@ static int handle_health(struct api *api, struct api_response *out)
     if (!api->ready)
         return reply_json(out, 503, json_pack("{s:s}", "status", "starting"));
     return reply_json(out, 200,
-                      json_pack("{s:s, s:I, s:I}", "status", "ok", "services",
+                      json_pack("{s:s, s:I, s:I, s:b}", "status", "ok", "services",
                                 (json_int_t)registry_service_count(api->reg), "instances",
-                                (json_int_t)registry_instance_count(api->reg)));
+                                (json_int_t)registry_instance_count(api->reg), "preserving",
+                                registry_is_preserving(api->reg)));
 }
 
 /* ---- routing ---- */
@@ -689,9 +1351,23 @@ static int method_not_allowed(const char *method, const char *path, const char *
     return err;
 }
 
-static int dispatch(struct api *api, const char *method, const char *path, char *segs_buf,
-                    const char *body, size_t body_len, uint64_t now_ms, struct api_response *out)
+/* One request as api_handle received it; path without its query string. */
+struct request {
+    const char *method;
+    const char *path;
+    const char *query; /* after the '?', or NULL */
+    const char *body;
+    size_t body_len;
+    unsigned flags;
+    uint64_t now_ms;
+};
+
+static int dispatch(struct api *api, const struct request *req, char *segs_buf,
+                    struct api_response *out)
 {
+    const char *method = req->method, *path = req->path, *body = req->body;
+    size_t body_len = req->body_len;
+    uint64_t now_ms = req->now_ms;
     struct route r;
     struct bad bad;
     char service[DNSD_LABEL_MAX + 1], id[DNSD_LABEL_MAX + 1];
@@ -717,14 +1393,14 @@ static int dispatch(struct api *api, const char *method, const char *path, char 
             return method_not_allowed(method, path, "GET, HEAD", out);
         if (!path_label(r.seg[2], "service", service, &bad))
             return reply_bad(out, 400, &bad);
-        return handle_get_service(api, service, now_ms, out);
+        return handle_get_service(api, service, req->query, req->flags, now_ms, out);
     }
     if (!is(r.seg[3], "instances") || r.n == 4)
         goto not_found;
     if (r.n == 5) {
         if (!is_put && !is(method, "DELETE"))
             return method_not_allowed(method, path, "PUT, DELETE", out);
-    } else if (is(r.seg[5], "heartbeat")) {
+    } else if (is(r.seg[5], "heartbeat") || is(r.seg[5], "maintenance")) {
         if (!is_put)
             return method_not_allowed(method, path, "PUT", out);
     } else {
@@ -732,8 +1408,10 @@ static int dispatch(struct api *api, const char *method, const char *path, char 
     }
     if (!path_label(r.seg[2], "service", service, &bad) || !path_label(r.seg[4], "id", id, &bad))
         return reply_bad(out, 400, &bad);
+    if (r.n == 6 && is(r.seg[5], "heartbeat"))
+        return handle_heartbeat(api, service, id, body, body_len, now_ms, out);
     if (r.n == 6)
-        return handle_heartbeat(api, service, id, now_ms, out);
+        return handle_maintenance(api, service, id, body, body_len, now_ms, out);
     if (is_put)
         return handle_put(api, service, id, body, body_len, now_ms, out);
     return handle_delete(api, service, id, out);
@@ -745,19 +1423,29 @@ not_found:;
 }
 
 int api_handle(struct api *api, const char *method, const char *path, const char *body,
-               size_t body_len, uint64_t now_ms, struct api_response *out)
+               size_t body_len, unsigned flags, uint64_t now_ms, struct api_response *out)
 {
     struct api_response resp = {0};
     if (!method)
         method = "";
     if (!path)
         path = "";
-    /* The query string is not part of any route. */
-    char *clean = strndup(path, strcspn(path, "?"));
+    /* The query string is not part of any route; only a watch reads it. */
+    size_t path_len = strcspn(path, "?");
+    char *clean = strndup(path, path_len);
     char *segs = clean ? strdup(clean) : NULL;
+    struct request req = {
+        .method = method,
+        .path = clean,
+        .query = path[path_len] == '?' ? path + path_len + 1 : NULL,
+        .body = body,
+        .body_len = body_len,
+        .flags = flags,
+        .now_ms = now_ms,
+    };
     int err = DNSD_ENOMEM;
     if (segs)
-        err = dispatch(api, method, clean, segs, body, body_len, now_ms, &resp);
+        err = dispatch(api, &req, segs, &resp);
     free(clean);
     free(segs);
     if (err) {

@@ -15,13 +15,25 @@ struct api_config {
     uint32_t lease_default_s; /* ttl when the body has none */
     uint32_t lease_min_s;     /* granted ttl is clamped to [min, max] and echoed */
     uint32_t lease_max_s;
+    uint64_t deregister_after_default_ms; /* deregister_after when the body has none; 0 = never */
 };
 
+/* api_handle flag: a parked watch's deadline passed; answer with the current state. */
+#define API_FINAL 1u
+
+/* Longest watch wait accepted, and the wait when the query string has none. */
+#define API_WATCH_MAX_MS (10ULL * 60 * 1000)
+#define API_WATCH_DEFAULT_MS (5ULL * 60 * 1000)
+
 struct api_response {
-    int status;        /* HTTP status code */
-    char *body;        /* owned; NUL-terminated JSON text ending in "\n" */
-    size_t body_len;   /* strlen(body) */
+    int status;        /* HTTP status code; 0 = park this request (see watch_*) */
+    char *body;        /* owned; NUL-terminated JSON text ending in "\n"; NULL when parked */
+    size_t body_len;   /* strlen(body); 0 when parked */
     const char *allow; /* static; the Allow header for 405, else NULL */
+    bool has_index;    /* send "X-Dnsd-Index: <index>" */
+    uint64_t index;
+    char watch_service[64];     /* status 0: the service whose change wakes the request */
+    uint64_t watch_deadline_ms; /* status 0: when to call again with API_FINAL */
 };
 
 struct api;
@@ -36,13 +48,18 @@ void api_set_ready(struct api *api, bool ready);
 
 /* Handle one request. path may carry a query string, which is ignored where unused.
  * Routes: PUT/DELETE /v1/services/{service}/instances/{id}, PUT
- * .../instances/{id}/heartbeat, GET /v1/services, GET /v1/services/{service}, GET
- * /v1/health; HEAD is answered as GET. Errors are {"error": "...", "field": "..."} with 400,
- * 404, 405.
+ * .../instances/{id}/heartbeat, PUT .../instances/{id}/maintenance, GET /v1/services, GET
+ * /v1/services/{service}[?index=N&wait=D], GET /v1/health; HEAD is answered as GET. Errors
+ * are {"error": "...", "field": "..."} with 400, 404, 405.
+ * GET /v1/services/{service} (index = registry_service_index) and GET /v1/services (index =
+ * registry_serial) set has_index. A watch (index=N given) whose service index is still N or
+ * less, without API_FINAL in flags, is parked: out->status is 0, body NULL, and
+ * watch_service and watch_deadline_ms (now_ms + wait) say when to call again with the same
+ * request (on a change to that service, or with API_FINAL at the deadline).
  * Returns: 0 and *out filled, DNSD_ENOMEM (then *out is untouched).
  * Ownership: *out's body is the caller's, released with api_response_clear. */
 int api_handle(struct api *api, const char *method, const char *path, const char *body,
-               size_t body_len, uint64_t now_ms, struct api_response *out);
+               size_t body_len, unsigned flags, uint64_t now_ms, struct api_response *out);
 
 /* Fill out with an error reply {"error": message[, "field": field]} (field may be NULL);
  * for errors decided outside api_handle, such as 413 from the HTTP layer.
