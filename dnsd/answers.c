@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: BSD-2-Clause
- * Prepared answers: one immutable snapshot per service (instances sorted by id, TXT strings
- * already formatted), kept in a chained hash table keyed by the lower-case service name so
- * the query path finds a service in O(1). An update builds the new snapshot completely
- * before it replaces the old one, so a failed update leaves the old data published.
- * No I/O, no DNS wire format. */
+ * Prepared answers: one snapshot per service of its answerable instances (sorted by id, TXT
+ * strings already formatted), kept in a chained hash table keyed by the lower-case service
+ * name so the query path finds a service in O(1). An update builds the new snapshot
+ * completely before it replaces the old one, so a failed update leaves the old data
+ * published; only a renewal's lease deadline is written in place. No I/O, no DNS wire
+ * format. */
 #include "answers.h"
 
 #include <stdio.h>
@@ -43,6 +44,7 @@ struct answers {
     size_t n_services;
     size_t n_proto[2]; /* services with at least one instance of each proto */
     uint64_t serial;
+    bool only_passing;
 };
 
 #define ANSWERS_MIN_BUCKETS 64
@@ -80,11 +82,12 @@ static void service_free(struct answers_service *svc)
     free(svc);
 }
 
-struct answers *answers_new(const char *domain)
+struct answers *answers_new(const char *domain, bool only_passing)
 {
     struct answers *ans = calloc(1, sizeof(*ans));
     if (!ans)
         goto fail;
+    ans->only_passing = only_passing;
     ans->domain = strdup(domain);
     ans->buckets = calloc(ANSWERS_MIN_BUCKETS, sizeof(*ans->buckets));
     if (!ans->domain || !ans->buckets)
@@ -301,22 +304,42 @@ static int compare_instances(const void *a, const void *b)
                   ((const struct answers_instance *)b)->id);
 }
 
-/* Build the snapshot of a registry service; NULL when out of memory. */
-static struct answers_service *snapshot(const struct registry_service *rsvc, uint64_t hash)
+/* Does DNS answer an instance in this health? (health-design.md: never critical or
+ * maintenance.) */
+static bool is_answerable(const struct answers *ans, enum registry_health health)
+{
+    return health == REGISTRY_HEALTH_PASSING ||
+           (health == REGISTRY_HEALTH_WARNING && !ans->only_passing);
+}
+
+/* Build the snapshot of a registry service's answerable instances; NULL when out of memory
+ * (*empty false) or when none is answerable (*empty true). */
+static struct answers_service *
+snapshot(const struct answers *ans, const struct registry_service *rsvc, uint64_t hash, bool *empty)
 {
     size_t n = registry_service_instance_count(rsvc);
+    size_t n_answerable = 0;
+    for (size_t i = 0; i < n; i++)
+        n_answerable += is_answerable(ans, registry_service_instance(rsvc, i)->health);
+    *empty = n_answerable == 0;
+    if (*empty)
+        return NULL;
     struct answers_service *svc = calloc(1, sizeof(*svc));
     if (!svc)
         goto fail;
     svc->hash = hash;
     svc->name = strdup(registry_service_name(rsvc));
-    svc->inst = calloc(n, sizeof(*svc->inst));
+    svc->inst = calloc(n_answerable, sizeof(*svc->inst));
     if (!svc->name || !svc->inst)
         goto fail;
-    for (; svc->n_inst < n; svc->n_inst++) {
+    for (size_t i = 0; i < n; i++) {
+        const struct registry_instance *src = registry_service_instance(rsvc, i);
+        if (!is_answerable(ans, src->health))
+            continue;
         struct answers_instance *inst = &svc->inst[svc->n_inst];
-        if (instance_copy(inst, registry_service_instance(rsvc, svc->n_inst)) != 0)
+        if (instance_copy(inst, src) != 0)
             goto fail;
+        svc->n_inst++;
         svc->has_proto[inst->proto == REGISTRY_PROTO_UDP] = true;
     }
     qsort(svc->inst, svc->n_inst, sizeof(*svc->inst), compare_instances);
@@ -366,13 +389,14 @@ int answers_update_service(struct answers *ans, const struct registry *reg, cons
     struct answers_service *fresh = NULL;
 
     if (rsvc && registry_service_instance_count(rsvc) > 0) {
-        fresh = snapshot(rsvc, hash);
-        if (!fresh)
+        bool empty;
+        fresh = snapshot(ans, rsvc, hash, &empty);
+        if (!fresh && !empty)
             return DNSD_ENOMEM;
-        if (!*find_link(ans, service, hash) && maybe_grow(ans) != 0) {
-            service_free(fresh);
-            return DNSD_ENOMEM;
-        }
+    }
+    if (fresh && !*find_link(ans, service, hash) && maybe_grow(ans) != 0) {
+        service_free(fresh);
+        return DNSD_ENOMEM;
     }
 
     struct answers_service **link = find_link(ans, service, hash);
@@ -391,6 +415,21 @@ int answers_update_service(struct answers *ans, const struct registry *reg, cons
         count_protos(ans, fresh, +1);
         ans->n_services++;
     }
+    ans->serial = registry_serial(reg);
+    return 0;
+}
+
+int answers_renew_instance(struct answers *ans, const struct registry *reg, const char *service,
+                           const char *id)
+{
+    const struct registry_instance *src = registry_find_instance(reg, service, id);
+    struct answers_service *svc = *find_link(ans, service, hash_name(service));
+    /* answers_service_find_instance hands out const pointers; this module owns the data. */
+    struct answers_instance *inst =
+        svc ? (struct answers_instance *)answers_service_find_instance(svc, id) : NULL;
+    if (!src || !inst)
+        return DNSD_ENOENT;
+    inst->expires_ms = src->expires_ms;
     ans->serial = registry_serial(reg);
     return 0;
 }

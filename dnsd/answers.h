@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: BSD-2-Clause
- * Prepared answers: the registry's instances as the query path wants them, per service,
- * rebuilt from the registry when the registry says a service changed. The query path only
- * reads what is published here and never touches the registry. No I/O.
- * Each service is an immutable snapshot found by a hash of its name; an update replaces the
- * snapshot whole (and today frees the old one at once: single thread).
- * Loop: answers_update_service on the loop that owns the registry; reads from the DNS
- * loop (today the same loop). */
+ * Prepared answers: the registry's answerable instances (effective health passing, or
+ * warning unless only_passing) as the query path wants them, per service, rebuilt from the
+ * registry when the registry says a service changed. The registry decides health; the query
+ * path only reads what is published here and never touches the registry. No I/O.
+ * Each service is a snapshot found by a hash of its name; an update replaces it whole (and
+ * today frees the old one at once: single thread); only a renewal's deadline is patched.
+ * Loop: answers_update_service and answers_renew_instance on the loop that owns the
+ * registry; reads from the DNS loop (today the same loop). */
 #pragma once
 
 #include <stdbool.h>
@@ -21,8 +22,10 @@ struct answers_service;
 struct answers_instance;
 
 /* Create an empty set of prepared answers for the service domain (absolute, lower-case).
+ * only_passing: publish passing instances only (health.only_passing); otherwise warning
+ * ones too.
  * Returns: the answers, or NULL when out of memory. */
-struct answers *answers_new(const char *domain);
+struct answers *answers_new(const char *domain, bool only_passing);
 void answers_free(struct answers *ans);
 
 /* The registry's change counter as of the last update (feeds the SOA serial). */
@@ -31,16 +34,15 @@ uint64_t answers_serial(const struct answers *ans);
 /* The service domain given to answers_new (borrowed). */
 const char *answers_domain(const struct answers *ans);
 
-/* Number of services published (each has at least one instance). */
+/* Number of services published (each has at least one answerable instance). */
 size_t answers_service_count(const struct answers *ans);
 
 /* Does any published service have an instance with proto? (the empty non-terminals
- * _tcp.D and _udp.D exist then). Lease state is not considered: the registry removes lapsed
- * instances promptly. O(1). */
+ * _tcp.D and _udp.D exist then). Only answerable instances are published. O(1). */
 bool answers_has_proto(const struct answers *ans, enum registry_proto proto);
 
 /* Find a service by its lower-case name. O(1).
- * Returns: borrowed snapshot, or NULL when the service has no instances. */
+ * Returns: borrowed snapshot, or NULL when the service has no answerable instances. */
 const struct answers_service *answers_find_service(const struct answers *ans, const char *service);
 
 const char *answers_service_name(const struct answers_service *svc);
@@ -61,8 +63,9 @@ uint16_t answers_instance_port(const struct answers_instance *inst);
 enum registry_proto answers_instance_proto(const struct answers_instance *inst);
 uint16_t answers_instance_priority(const struct answers_instance *inst);
 uint16_t answers_instance_weight(const struct answers_instance *inst);
-/* Lease deadline in the registry's now_ms clock: the instance is served while
- * expires_ms > now_ms. */
+/* Lease deadline in the registry's now_ms clock, for the answer TTL cap. It is in the past
+ * while self-preservation holds an instance whose lease lapsed: the registry, not this
+ * deadline, decides whether an instance is answered. */
 uint64_t answers_instance_expires_ms(const struct answers_instance *inst);
 /* Does the instance carry any tag at all? */
 bool answers_instance_is_tagged(const struct answers_instance *inst);
@@ -74,6 +77,14 @@ size_t answers_instance_txt_count(const struct answers_instance *inst);
 const char *answers_instance_txt(const struct answers_instance *inst, size_t i);
 
 /* Rebuild what is prepared for one service from reg's current state (removing it when the
- * service has no instances left) and record registry_serial(reg).
+ * service has no answerable instances left) and record registry_serial(reg).
  * Returns: 0, DNSD_ENOMEM (the previous data for the service stays published). */
 int answers_update_service(struct answers *ans, const struct registry *reg, const char *service);
+
+/* After a heartbeat that changed nothing but the lease (REGISTRY_CHANGE_RENEW), copy the
+ * instance's new lease deadline from reg into the published snapshot in place, O(log n),
+ * instead of rebuilding the service, and record registry_serial(reg). (Single loop today;
+ * this becomes an atomic store once DNS loops run on their own threads.)
+ * Returns: 0, DNSD_ENOENT (the instance is not registered or not published: nothing to do). */
+int answers_renew_instance(struct answers *ans, const struct registry *reg, const char *service,
+                           const char *id);

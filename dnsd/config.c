@@ -17,6 +17,7 @@
 
 #include <libconfig.h>
 
+#include "dnsd/duration.h"
 #include "dnsd/error.h"
 #include "dnsd/names.h"
 
@@ -200,29 +201,43 @@ enum opt_kind {
     OPT_U16,
     OPT_U32,
     OPT_SIZE,
-    OPT_NAME, /* "" or a domain name, stored normalised in char[256] */
-    OPT_MODE, /* octal string such as "0660" */
+    OPT_NAME,     /* "" or a domain name, stored normalised in char[256] */
+    OPT_MODE,     /* octal string such as "0660" */
+    OPT_BOOL,     /* true or false, stored in a bool */
+    OPT_DURATION, /* "60s" (dnsd_duration_parse), stored as uint64_t milliseconds */
+    OPT_SHARE,    /* a number 0 < x <= 1, stored as a double */
+    OPT_GROUP,    /* a nested group { ... } of the options in sub */
 };
 
 struct opt {
     const char *name;
     enum opt_kind kind;
     size_t offset;
-    int64_t min, max;
+    int64_t min, max;      /* integers and durations (in ms) */
+    const struct opt *sub; /* OPT_GROUP: its options, ended by a NULL name */
 };
 
 #define OPT(name, kind, field, min, max)                                                           \
     {                                                                                              \
-        name, kind, offsetof(struct dnsd_config, field), min, max                                  \
+        name, kind, offsetof(struct dnsd_config, field), min, max, NULL                            \
+    }
+#define GROUP(name, opts)                                                                          \
+    {                                                                                              \
+        name, OPT_GROUP, 0, 0, 0, opts                                                             \
+    }
+#define END                                                                                        \
+    {                                                                                              \
+        NULL, OPT_U32, 0, 0, 0, NULL                                                               \
     }
 #define TTL_MAX INT64_C(2147483647) /* RFC 2181 §8 */
 
 static const struct opt dns_opts[] = {
     OPT("ttl", OPT_U32, dns_ttl, 0, 604800),
+    OPT("min_ttl", OPT_U32, dns_min_ttl, 0, 3600),
     OPT("udp_max_size", OPT_U16, udp_max_size, 512, 65535),
     OPT("tcp_idle_timeout_ms", OPT_U32, tcp_idle_timeout_ms, 1, 3600000),
     OPT("tcp_max_connections", OPT_U32, tcp_max_connections, 1, 65535),
-    {NULL, OPT_U32, 0, 0, 0},
+    END,
 };
 
 static const struct opt soa_opts[] = {
@@ -233,7 +248,7 @@ static const struct opt soa_opts[] = {
     OPT("expire", OPT_U32, soa_expire, 0, TTL_MAX),
     OPT("minimum", OPT_U32, soa_minimum, 0, 86400),
     OPT("ttl", OPT_U32, soa_ttl, 0, 604800),
-    {NULL, OPT_U32, 0, 0, 0},
+    END,
 };
 
 static const struct opt api_opts[] = {
@@ -241,14 +256,31 @@ static const struct opt api_opts[] = {
     OPT("max_body", OPT_SIZE, api_max_body, 1, 64 * 1024 * 1024),
     OPT("max_connections", OPT_U32, api_max_connections, 1, 65535),
     OPT("timeout_s", OPT_U32, api_timeout_s, 1, 3600),
-    {NULL, OPT_U32, 0, 0, 0},
+    END,
 };
 
 static const struct opt lease_opts[] = {
     OPT("default", OPT_U32, lease_default_s, 1, 31536000),
     OPT("min", OPT_U32, lease_min_s, 1, 31536000),
     OPT("max", OPT_U32, lease_max_s, 1, 31536000),
-    {NULL, OPT_U32, 0, 0, 0},
+    END,
+};
+
+#define DURATION_MAX ((int64_t)DNSD_DURATION_MAX_MS)
+
+static const struct opt preservation_opts[] = {
+    OPT("enabled", OPT_BOOL, preservation_enabled, 0, 1),
+    OPT("threshold", OPT_SHARE, preservation_threshold, 0, 0),
+    OPT("min_instances", OPT_U32, preservation_min_instances, 0, INT32_MAX),
+    OPT("max_duration", OPT_DURATION, preservation_max_ms, 1, DURATION_MAX),
+    END,
+};
+
+static const struct opt health_opts[] = {
+    OPT("only_passing", OPT_BOOL, health_only_passing, 0, 1),
+    OPT("deregister_after", OPT_DURATION, health_deregister_after_ms, 0, DURATION_MAX),
+    GROUP("self_preservation", preservation_opts),
+    END,
 };
 
 struct group {
@@ -257,10 +289,8 @@ struct group {
 };
 
 static const struct group groups[] = {
-    {"dns", dns_opts},
-    {"soa", soa_opts},
-    {"api_options", api_opts},
-    {"lease", lease_opts},
+    {"dns", dns_opts},     {"soa", soa_opts},       {"api_options", api_opts},
+    {"lease", lease_opts}, {"health", health_opts},
 };
 
 #define N_GROUPS (sizeof(groups) / sizeof(groups[0]))
@@ -274,6 +304,10 @@ static int64_t opt_get(const struct dnsd_config *cfg, const struct opt *o)
         return *(const uint16_t *)(const void *)base;
     case OPT_SIZE:
         return (int64_t)(*(const size_t *)(const void *)base);
+    case OPT_BOOL:
+        return *(const bool *)(const void *)base;
+    case OPT_DURATION:
+        return (int64_t)(*(const uint64_t *)(const void *)base);
     default:
         return *(const uint32_t *)(const void *)base;
     }
@@ -289,6 +323,12 @@ static void opt_set(struct dnsd_config *cfg, const struct opt *o, int64_t v)
         break;
     case OPT_SIZE:
         *(size_t *)(void *)base = (size_t)v;
+        break;
+    case OPT_BOOL:
+        *(bool *)(void *)base = v != 0;
+        break;
+    case OPT_DURATION:
+        *(uint64_t *)(void *)base = (uint64_t)v;
         break;
     default:
         *(uint32_t *)(void *)base = (uint32_t)v;
@@ -342,14 +382,30 @@ void config_init_defaults(struct dnsd_config *cfg)
     cfg->lease_default_s = 30;
     cfg->lease_min_s = 1;
     cfg->lease_max_s = 86400;
+
+    cfg->health_only_passing = false;
+    cfg->health_deregister_after_ms = 60 * 1000;
+    /* Eureka-style: hold the last health when half of a large fleet lapses at once. */
+    cfg->preservation_enabled = true;
+    cfg->preservation_threshold = 0.5;
+    cfg->preservation_min_instances = 10;
+    cfg->preservation_max_ms = 5 * 60 * 1000;
 }
 
-/* Every rule, checked on a whole configuration. On failure err is "option: why" and
- * where[0..1] name the options a file location should point at ("" when unused). */
-static int check_config(const struct dnsd_config *cfg, char *err, size_t err_len, char where[2][64])
+/* "must be a duration from 0s to 168h, such as "60s"" for option o. */
+static void duration_rule(const struct opt *o, char *out, size_t len)
 {
-    char name[256];
-    where[0][0] = where[1][0] = '\0';
+    char lo[32], hi[32];
+    dnsd_duration_format((uint64_t)o->min, lo, sizeof(lo));
+    dnsd_duration_format((uint64_t)o->max, hi, sizeof(hi));
+    snprintf(out, len, "must be a duration from %s to %s such as \"60s\"", lo, hi);
+}
+
+/* Is x a share of a whole: 0 < x <= 1 (NaN is not)? */
+static bool is_share(double x)
+{
+    return x > 0.0 && x <= 1.0;
+}
 
 #define FAIL(opt1, opt2, ...)                                                                      \
     do {                                                                                           \
@@ -358,6 +414,52 @@ static int check_config(const struct dnsd_config *cfg, char *err, size_t err_len
         snprintf(err, err_len, __VA_ARGS__);                                                       \
         return DNSD_EINVAL;                                                                        \
     } while (0)
+
+/* The range and form rules of every option in opts (named prefix.NAME), nested groups
+ * included; same err and where as check_config. */
+static int check_opts(const struct dnsd_config *cfg, const char *prefix, const struct opt *opts,
+                      char *err, size_t err_len, char where[2][64])
+{
+    char name[256], path[64], rule[96];
+    for (const struct opt *o = opts; o->name; o++) {
+        snprintf(path, sizeof(path), "%s.%s", prefix, o->name);
+        if (o->kind == OPT_GROUP) {
+            int rc = check_opts(cfg, path, o->sub, err, err_len, where);
+            if (rc < 0)
+                return rc;
+            continue;
+        }
+        if (o->kind == OPT_NAME) {
+            const char *v = (const char *)cfg + o->offset;
+            if (v[0] != '\0' && config_normalize_domain(v, name, sizeof(name)) < 0)
+                FAIL(path, "", "%s: '%s' is not a valid domain name", path, v);
+            continue;
+        }
+        if (o->kind == OPT_SHARE) {
+            if (!is_share(*(const double *)(const void *)((const char *)cfg + o->offset)))
+                FAIL(path, "", "%s: must be a number above 0 and at most 1", path);
+            continue;
+        }
+        int64_t v = opt_get(cfg, o);
+        if (v < o->min || v > o->max) {
+            if (o->kind == OPT_MODE)
+                FAIL(path, "", "%s: must be an octal mode 0000..0777", path);
+            if (o->kind == OPT_DURATION) {
+                duration_rule(o, rule, sizeof(rule));
+                FAIL(path, "", "%s: %s", path, rule);
+            }
+            FAIL(path, "", "%s: must be %" PRId64 "..%" PRId64, path, o->min, o->max);
+        }
+    }
+    return 0;
+}
+
+/* Every rule, checked on a whole configuration. On failure err is "option: why" and
+ * where[0..1] name the options a file location should point at ("" when unused). */
+static int check_config(const struct dnsd_config *cfg, char *err, size_t err_len, char where[2][64])
+{
+    char name[256];
+    where[0][0] = where[1][0] = '\0';
 
     if (config_normalize_domain(cfg->domain, name, sizeof(name)) < 0 ||
         strcmp(name, cfg->domain) != 0)
@@ -380,24 +482,15 @@ static int check_config(const struct dnsd_config *cfg, char *err, size_t err_len
     if (cfg->log_level < LOG_LEVEL_ERROR || cfg->log_level > LOG_LEVEL_DEBUG)
         FAIL("log_level", "", "log_level: must be error, warn, info or debug");
 
-    char path[64];
     for (size_t g = 0; g < N_GROUPS; g++) {
-        for (const struct opt *o = groups[g].opts; o->name; o++) {
-            snprintf(path, sizeof(path), "%s.%s", groups[g].name, o->name);
-            if (o->kind == OPT_NAME) {
-                const char *v = (const char *)cfg + o->offset;
-                if (v[0] != '\0' && config_normalize_domain(v, name, sizeof(name)) < 0)
-                    FAIL(path, "", "%s: '%s' is not a valid domain name", path, v);
-                continue;
-            }
-            int64_t v = opt_get(cfg, o);
-            if (v < o->min || v > o->max) {
-                if (o->kind == OPT_MODE)
-                    FAIL(path, "", "%s: must be an octal mode 0000..0777", path);
-                FAIL(path, "", "%s: must be %" PRId64 "..%" PRId64, path, o->min, o->max);
-            }
-        }
+        int rc = check_opts(cfg, groups[g].name, groups[g].opts, err, err_len, where);
+        if (rc < 0)
+            return rc;
     }
+    /* A floor above the cap would make dns.ttl meaningless. */
+    if (cfg->dns_min_ttl > cfg->dns_ttl)
+        FAIL("dns.min_ttl", "dns.ttl", "dns.min_ttl: %" PRIu32 " is above dns.ttl (%" PRIu32 ")",
+             cfg->dns_min_ttl, cfg->dns_ttl);
 
     if (cfg->lease_min_s > cfg->lease_max_s)
         FAIL("lease.min", "lease.max", "lease.min: %" PRIu32 " is above lease.max (%" PRIu32 ")",
@@ -410,9 +503,9 @@ static int check_config(const struct dnsd_config *cfg, char *err, size_t err_len
         FAIL("lease.default", "lease.max",
              "lease.default: %" PRIu32 " is above lease.max (%" PRIu32 ")", cfg->lease_default_s,
              cfg->lease_max_s);
-#undef FAIL
     return 0;
 }
+#undef FAIL
 
 int config_validate(const struct dnsd_config *cfg, char *err, size_t err_len)
 {
@@ -480,14 +573,51 @@ static int load_int(struct loader *ld, const config_setting_t *s, const char *pa
     return 0;
 }
 
+static int load_group(struct loader *ld, const config_setting_t *grp, const char *prefix,
+                      const struct opt *opts, struct dnsd_config *cfg);
+
 static int load_option(struct loader *ld, const config_setting_t *s, const char *path,
                        const struct opt *o, struct dnsd_config *cfg)
 {
     const char *text = "";
     int rc;
     char *field = (char *)cfg + o->offset;
+    char rule[96];
 
     switch (o->kind) {
+    case OPT_GROUP:
+        return load_group(ld, s, path, o->sub, cfg);
+    case OPT_BOOL:
+        if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+            return fail(ld, s, "%s: must be true or false", path);
+        opt_set(cfg, o, config_setting_get_bool(s));
+        return 0;
+    case OPT_DURATION: {
+        uint64_t ms = 0;
+        duration_rule(o, rule, sizeof(rule));
+        if (config_setting_type(s) != CONFIG_TYPE_STRING)
+            return fail(ld, s, "%s: %s", path, rule);
+        text = config_setting_get_string(s);
+        if (dnsd_duration_parse(text, &ms) != 0 || ms < (uint64_t)o->min || ms > (uint64_t)o->max)
+            return fail(ld, s, "%s: '%s': %s", path, text, rule);
+        opt_set(cfg, o, (int64_t)ms);
+        return 0;
+    }
+    case OPT_SHARE: {
+        /* A float; the integer 1 (all instances) is accepted too. */
+        int type = config_setting_type(s);
+        double v;
+        if (type == CONFIG_TYPE_FLOAT)
+            v = config_setting_get_float(s);
+        else if (type == CONFIG_TYPE_INT || type == CONFIG_TYPE_INT64)
+            v = (double)config_setting_get_int64(s);
+        else
+            return fail(ld, s, "%s: must be a number such as 0.5", path);
+        if (!is_share(v))
+            return fail(ld, s, "%s: must be a number above 0 and at most 1", path);
+        *(double *)(void *)field = v;
+        return 0;
+    }
     case OPT_NAME: {
         if ((rc = get_string(ld, s, path, &text)) < 0)
             return rc;
@@ -517,17 +647,17 @@ static int load_option(struct loader *ld, const config_setting_t *s, const char 
     }
 }
 
-static int load_group(struct loader *ld, const config_setting_t *grp, const struct group *g,
-                      struct dnsd_config *cfg)
+static int load_group(struct loader *ld, const config_setting_t *grp, const char *prefix,
+                      const struct opt *opts, struct dnsd_config *cfg)
 {
     if (config_setting_type(grp) != CONFIG_TYPE_GROUP)
-        return fail(ld, grp, "%s: must be a group { ... }", g->name);
+        return fail(ld, grp, "%s: must be a group { ... }", prefix);
     for (int i = 0; i < config_setting_length(grp); i++) {
         const config_setting_t *s = config_setting_get_elem(grp, (unsigned)i);
         const char *name = config_setting_name(s);
-        char path[64];
-        snprintf(path, sizeof(path), "%s.%s", g->name, name);
-        const struct opt *o = g->opts;
+        char path[128];
+        snprintf(path, sizeof(path), "%s.%s", prefix, name);
+        const struct opt *o = opts;
         while (o->name && strcmp(o->name, name) != 0)
             o++;
         if (!o->name)
@@ -619,7 +749,7 @@ static int load_root_setting(struct loader *ld, const config_setting_t *s, struc
 
     for (size_t g = 0; g < N_GROUPS; g++) {
         if (strcmp(name, groups[g].name) == 0)
-            return load_group(ld, s, &groups[g], cfg);
+            return load_group(ld, s, groups[g].name, groups[g].opts, cfg);
     }
     if (strcmp(name, "domain") == 0) {
         if ((rc = get_string(ld, s, name, &text)) < 0)

@@ -49,6 +49,7 @@ struct dnsd_config {
 
     /* dns { } */
     uint32_t dns_ttl;      /* answer TTL cap for registry records, seconds */
+    uint32_t dns_min_ttl;  /* answer TTL floor for registry records, seconds (<= dns_ttl) */
     uint16_t udp_max_size; /* EDNS UDP payload limit we honour (RFC 6891 §6.2.5) */
     uint32_t tcp_idle_timeout_ms;
     uint32_t tcp_max_connections;
@@ -68,6 +69,15 @@ struct dnsd_config {
     uint32_t lease_default_s; /* when a registration names no ttl */
     uint32_t lease_min_s;     /* granted leases are clamped to [min, max] */
     uint32_t lease_max_s;
+
+    /* health { } */
+    bool health_only_passing;            /* DNS answers passing instances only, not warning */
+    uint64_t health_deregister_after_ms; /* default deregister_after; 0 = never */
+    /* health { self_preservation { } } */
+    bool preservation_enabled;
+    double preservation_threshold;       /* share of instances lapsing: 0 < t <= 1 */
+    uint32_t preservation_min_instances; /* fewer instances never enter self-preservation */
+    uint64_t preservation_max_ms;        /* longest stay in self-preservation */
 };
 
 /* Fill cfg with the built-in defaults (listen 127.0.0.1:8053 and [::1]:8053, API on
@@ -97,7 +107,7 @@ int config_parse_api(const char *text, struct config_api *out);
  * Returns: 0 and out filled, DNSD_EINVAL. */
 int config_normalize_domain(const char *text, char *out, size_t out_len);
 
-/* Check cross-field rules (lease_min <= lease_default <= lease_max, at least one listen
- * address, udp_max_size in 512..65535 ...).
+/* Check cross-field rules (lease_min <= lease_default <= lease_max, dns_min_ttl <= dns_ttl,
+ * at least one listen address, udp_max_size in 512..65535 ...).
  * Returns: 0, DNSD_EINVAL with err naming the option. */
 int config_validate(const struct dnsd_config *cfg, char *err, size_t err_len);

@@ -497,12 +497,10 @@ static void classify(const struct query_ctx *ctx, const ldns_rdf *name, struct r
         rn->id[0] = '\0';
 }
 
-/* Does inst count for rn at now_ms? Only healthy (unexpired) instances do. */
-static bool instance_matches(const struct answers_instance *inst, const struct reg_name *rn,
-                             uint64_t now_ms)
+/* Does inst count for rn? Health is not looked at here: answers publishes only the
+ * instances the registry says are answerable. */
+static bool instance_matches(const struct answers_instance *inst, const struct reg_name *rn)
 {
-    if (answers_instance_expires_ms(inst) <= now_ms)
-        return false;
     if (rn->by_proto && answers_instance_proto(inst) != rn->proto)
         return false;
     if (rn->tag[0] && !answers_instance_has_tag(inst, rn->tag))
@@ -523,7 +521,7 @@ static long collect(struct lookup *lk, const struct reg_name *rn)
         return 0;
     if (rn->kind == REG_INSTANCE) {
         const struct answers_instance *inst = answers_service_find_instance(svc, rn->id);
-        if (!inst || !instance_matches(inst, rn, lk->now_ms))
+        if (!inst || !instance_matches(inst, rn))
             return 0;
         if (ctx->match_cap == 0) {
             ctx->match = malloc(8 * sizeof(*ctx->match));
@@ -545,17 +543,21 @@ static long collect(struct lookup *lk, const struct reg_name *rn)
     long found = 0;
     for (size_t i = 0; i < n; i++) {
         const struct answers_instance *inst = answers_service_instance(svc, i);
-        if (instance_matches(inst, rn, lk->now_ms))
+        if (instance_matches(inst, rn))
             ctx->match[found++] = inst;
     }
     return found;
 }
 
-/* min(dns_ttl, whole seconds left on the lease) (common.md: TTL never outlives a lease). */
+/* max(min_ttl, min(dns_ttl, whole seconds left on the lease)): a TTL never outlives a
+ * lease, except up to the configured floor; a lapsed lease that self-preservation holds
+ * counts as 0 seconds left. */
 static uint32_t lease_ttl(const struct lookup *lk, const struct answers_instance *inst)
 {
-    uint64_t left = (answers_instance_expires_ms(inst) - lk->now_ms) / 1000;
-    return left < lk->ctx->cfg.dns_ttl ? (uint32_t)left : lk->ctx->cfg.dns_ttl;
+    uint64_t expires = answers_instance_expires_ms(inst);
+    uint64_t left = expires > lk->now_ms ? (expires - lk->now_ms) / 1000 : 0;
+    uint32_t ttl = left < lk->ctx->cfg.dns_ttl ? (uint32_t)left : lk->ctx->cfg.dns_ttl;
+    return ttl > lk->ctx->cfg.min_ttl ? ttl : lk->ctx->cfg.min_ttl;
 }
 
 static int family_of(ldns_rr_type type)
@@ -602,7 +604,7 @@ static long answer_addresses(struct lookup *lk, size_t n_match, ldns_rr_type typ
 {
     struct query_ctx *ctx = lk->ctx;
     int family = family_of(type);
-    uint32_t ttl = ctx->cfg.dns_ttl;
+    uint32_t ttl = UINT32_MAX; /* lowered to the smallest contributing lease_ttl */
     size_t n_addrs = 0;
     if (reserve_addrs(ctx, n_match * REGISTRY_MAX_ADDRS) != 0)
         return -1;
@@ -647,7 +649,7 @@ static long answer_srv(struct lookup *lk, size_t n_match, const struct reg_name 
 {
     struct query_ctx *ctx = lk->ctx;
     size_t from = ldns_rr_list_rr_count(ctx->answer);
-    uint32_t ttl = ctx->cfg.dns_ttl;
+    uint32_t ttl = UINT32_MAX; /* lowered to the smallest lease_ttl; n_match >= 1 */
     for (size_t i = 0; i < n_match; i++) {
         const struct answers_instance *inst = ctx->match[i];
         if (lease_ttl(lk, inst) < ttl)

@@ -20,6 +20,7 @@ enum query_transport {
 struct query_config {
     const char *domain;    /* service domain, absolute, lower-case; borrowed */
     uint32_t dns_ttl;      /* TTL cap for registry records */
+    uint32_t min_ttl;      /* TTL floor for registry records (dns.min_ttl) */
     uint16_t udp_max_size; /* largest EDNS UDP payload we send (default 1232) */
 };
 

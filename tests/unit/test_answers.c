@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: BSD-2-Clause
  * Tests for answers: snapshots follow a real registry through its change callback (add,
- * replace, remove, expire), hashed lookup, instance fields, TXT strings, proto tracking. */
+ * replace, remove, health changes, in-place renewals), only answerable instances are
+ * published (passing, warning unless only_passing), hashed lookup, instance fields, TXT
+ * strings, proto tracking. */
 #include <criterion/criterion.h>
 
 #include <arpa/inet.h>
@@ -13,23 +15,34 @@
 #include "registry.h"
 
 static struct registry *reg;
-static struct answers *ans;
+static struct answers *ans;        /* passing and warning instances */
+static struct answers *ans_strict; /* only_passing */
 static int updates;
 
+/* As daemon.c does: a renewal updates the lease in place, every other instance change
+ * rebuilds the service; entering or leaving self-preservation names no service. */
 static void on_change(void *user, enum registry_change change, const char *service, const char *id)
 {
     (void)user;
-    (void)change;
-    (void)id;
+    if (change == REGISTRY_CHANGE_PRESERVATION)
+        return;
+    if (change == REGISTRY_CHANGE_RENEW) {
+        answers_renew_instance(ans, reg, service, id);
+        answers_renew_instance(ans_strict, reg, service, id);
+        return;
+    }
     cr_assert_eq(answers_update_service(ans, reg, service), 0);
+    cr_assert_eq(answers_update_service(ans_strict, reg, service), 0);
     updates++;
 }
 
 static void setup(void)
 {
-    ans = answers_new("service.internal.");
+    ans = answers_new("service.internal.", false);
+    ans_strict = answers_new("service.internal.", true);
     cr_assert_not_null(ans);
-    reg = registry_new(on_change, NULL);
+    cr_assert_not_null(ans_strict);
+    reg = registry_new(NULL, on_change, NULL);
     cr_assert_not_null(reg);
     updates = 0;
 }
@@ -38,6 +51,7 @@ static void teardown(void)
 {
     registry_free(reg);
     answers_free(ans);
+    answers_free(ans_strict);
 }
 
 TestSuite(answers, .init = setup, .fini = teardown);
@@ -50,6 +64,7 @@ struct spec {
     const char *tags[3];
     const char *meta[4]; /* key, value, key, value */
     uint32_t ttl_s;
+    const char *check_tcp; /* "HOST:PORT": an active TCP check */
 };
 
 static void put(const struct spec *s, uint64_t now_ms)
@@ -78,6 +93,14 @@ static void put(const struct spec *s, uint64_t now_ms)
     }
     inst.meta = inst.n_meta ? meta : NULL;
     inst.ttl_s = s->ttl_s ? s->ttl_s : 30;
+    if (s->check_tcp) {
+        inst.check.kind = REGISTRY_CHECK_TCP;
+        inst.check.target = (char *)s->check_tcp;
+        inst.check.interval_ms = 10000;
+        inst.check.timeout_ms = 2000;
+        inst.check.success_before_passing = 1;
+        inst.check.failures_before_critical = 1;
+    }
     const char *field = NULL;
     cr_assert_eq(registry_put(reg, &inst, now_ms, &field), 0, "put %s/%s: %s", s->service, s->id,
                  field ? field : "");
@@ -133,22 +156,44 @@ Test(answers, finds_instance_by_id)
     cr_assert_null(answers_service_find_instance(svc, "d"));
 }
 
+static void heartbeat(const char *service, const char *id, enum registry_health status,
+                      uint64_t now_ms)
+{
+    cr_assert_eq(registry_heartbeat(reg, service, id, status, NULL, now_ms, NULL), 0);
+}
+
 Test(answers, serial_follows_registry)
 {
     put(&(struct spec){.service = "web", .id = "a", .addrs = {"192.0.2.1"}, .port = 1}, 0);
     cr_assert_eq(answers_serial(ans), registry_serial(reg));
     uint64_t before = answers_serial(ans);
-    cr_assert_eq(registry_renew(reg, "web", "a", 5000), 0);
+    heartbeat("web", "a", REGISTRY_HEALTH_PASSING, 5000);
     cr_assert_gt(answers_serial(ans), before);
     cr_assert_eq(answers_serial(ans), registry_serial(reg));
 }
 
-Test(answers, renew_updates_lease_deadline)
+Test(answers, renew_updates_lease_deadline_in_place)
 {
     put(&(struct spec){.service = "web", .id = "a", .addrs = {"192.0.2.1"}, .port = 1}, 0);
-    cr_assert_eq(registry_renew(reg, "web", "a", 5000), 0);
+    const struct answers_service *before = answers_find_service(ans, "web");
+    int rebuilds = updates;
+    heartbeat("web", "a", REGISTRY_HEALTH_PASSING, 5000);
     const struct answers_service *svc = answers_find_service(ans, "web");
+    cr_assert_eq(svc, before, "a plain renewal does not rebuild the snapshot");
+    cr_assert_eq(updates, rebuilds);
     cr_assert_eq(answers_instance_expires_ms(answers_service_instance(svc, 0)), 35000);
+}
+
+Test(answers, renew_of_unpublished_instance_is_enoent)
+{
+    cr_assert_eq(answers_renew_instance(ans, reg, "web", "a"), DNSD_ENOENT);
+    put(&(struct spec){.service = "web", .id = "a", .addrs = {"192.0.2.1"}, .port = 1}, 0);
+    cr_assert_eq(answers_renew_instance(ans, reg, "web", "b"), DNSD_ENOENT);
+    heartbeat("web", "a", REGISTRY_HEALTH_CRITICAL, 1000);
+    cr_assert_eq(answers_renew_instance(ans, reg, "web", "a"), DNSD_ENOENT,
+                 "registered but critical: not published");
+    heartbeat("web", "a", REGISTRY_HEALTH_PASSING, 2000);
+    cr_assert_eq(answers_renew_instance(ans, reg, "web", "a"), 0);
 }
 
 Test(answers, last_instance_removed_drops_service)
@@ -165,16 +210,80 @@ Test(answers, last_instance_removed_drops_service)
     cr_assert_not(answers_has_proto(ans, REGISTRY_PROTO_TCP));
 }
 
-Test(answers, expiry_drops_instances)
+Test(answers, lapsed_lease_drops_instance)
 {
     put(&(struct spec){.service = "web", .id = "a", .addrs = {"192.0.2.1"}, .port = 1, .ttl_s = 5},
         0);
     put(&(struct spec){.service = "web", .id = "b", .addrs = {"192.0.2.2"}, .port = 1, .ttl_s = 60},
         0);
-    cr_assert_eq(registry_expire(reg, 5000), 1);
+    registry_advance(reg, 5000);
+    cr_assert_eq(registry_find_instance(reg, "web", "a")->health, REGISTRY_HEALTH_CRITICAL);
     const struct answers_service *svc = answers_find_service(ans, "web");
     cr_assert_eq(answers_service_instance_count(svc), 1);
     cr_assert_str_eq(answers_instance_id(answers_service_instance(svc, 0)), "b");
+    cr_assert_null(answers_service_find_instance(svc, "a"));
+}
+
+Test(answers, critical_and_maintenance_are_not_published)
+{
+    put(&(struct spec){.service = "web", .id = "a", .addrs = {"192.0.2.1"}, .port = 1}, 0);
+    put(&(struct spec){.service = "web", .id = "b", .addrs = {"192.0.2.2"}, .port = 1}, 0);
+    put(&(struct spec){.service = "web", .id = "c", .addrs = {"192.0.2.3"}, .port = 1}, 0);
+    heartbeat("web", "a", REGISTRY_HEALTH_CRITICAL, 1000);
+    cr_assert_eq(registry_set_maintenance(reg, "web", "b", true, NULL, 1000, NULL), 0);
+    for (struct answers *a = ans; a; a = a == ans ? ans_strict : NULL) {
+        const struct answers_service *svc = answers_find_service(a, "web");
+        cr_assert_eq(answers_service_instance_count(svc), 1);
+        cr_assert_str_eq(answers_instance_id(answers_service_instance(svc, 0)), "c");
+    }
+    cr_assert_eq(registry_set_maintenance(reg, "web", "b", false, NULL, 2000, NULL), 0);
+    cr_assert_not_null(answers_service_find_instance(answers_find_service(ans, "web"), "b"));
+}
+
+Test(answers, warning_is_published_unless_only_passing)
+{
+    put(&(struct spec){.service = "web", .id = "a", .addrs = {"192.0.2.1"}, .port = 1}, 0);
+    put(&(struct spec){.service = "web", .id = "b", .addrs = {"192.0.2.2"}, .port = 1}, 0);
+    heartbeat("web", "a", REGISTRY_HEALTH_WARNING, 1000);
+    cr_assert_eq(answers_service_instance_count(answers_find_service(ans, "web")), 2);
+    const struct answers_service *strict = answers_find_service(ans_strict, "web");
+    cr_assert_eq(answers_service_instance_count(strict), 1);
+    cr_assert_str_eq(answers_instance_id(answers_service_instance(strict, 0)), "b");
+}
+
+Test(answers, service_without_answerable_instances_is_not_published)
+{
+    put(&(struct spec){.service = "dns",
+                       .id = "a",
+                       .addrs = {"192.0.2.1"},
+                       .port = 53,
+                       .proto = REGISTRY_PROTO_UDP},
+        0);
+    cr_assert(answers_has_proto(ans, REGISTRY_PROTO_UDP));
+    heartbeat("dns", "a", REGISTRY_HEALTH_CRITICAL, 1000);
+    cr_assert_null(answers_find_service(ans, "dns"));
+    cr_assert_eq(answers_service_count(ans), 0);
+    cr_assert_not(answers_has_proto(ans, REGISTRY_PROTO_UDP));
+    heartbeat("dns", "a", REGISTRY_HEALTH_WARNING, 2000);
+    cr_assert_not_null(answers_find_service(ans, "dns"));
+    cr_assert_null(answers_find_service(ans_strict, "dns"));
+    cr_assert(answers_has_proto(ans, REGISTRY_PROTO_UDP));
+    cr_assert_not(answers_has_proto(ans_strict, REGISTRY_PROTO_UDP));
+}
+
+Test(answers, instance_with_check_is_published_after_its_first_pass)
+{
+    put(&(struct spec){.service = "web",
+                       .id = "a",
+                       .addrs = {"127.0.0.1"},
+                       .port = 8080,
+                       .check_tcp = "127.0.0.1:8080"},
+        0);
+    cr_assert_null(answers_find_service(ans, "web"), "awaiting its first check result");
+    cr_assert_eq(registry_check_result(reg, "web", "a", REGISTRY_CHECK_PASS, "connected", 500), 0);
+    cr_assert_not_null(answers_find_service(ans, "web"));
+    cr_assert_eq(registry_check_result(reg, "web", "a", REGISTRY_CHECK_FAIL, "refused", 10500), 0);
+    cr_assert_null(answers_find_service(ans, "web"));
 }
 
 Test(answers, proto_presence_is_tracked)
@@ -275,7 +384,7 @@ Test(answers, snapshot_is_independent_of_registry)
 {
     put(&(struct spec){.service = "web", .id = "a", .addrs = {"192.0.2.1"}, .port = 1}, 0);
     /* a registry without callback changes nothing published */
-    struct registry *other = registry_new(NULL, NULL);
+    struct registry *other = registry_new(NULL, NULL, NULL);
     cr_assert_not_null(other);
     const struct answers_service *svc = answers_find_service(ans, "web");
     registry_free(reg);

@@ -6,6 +6,7 @@
 
 #include <arpa/inet.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,6 +85,13 @@ Test(config, defaults_are_the_documented_values)
     cr_assert_eq(cfg.lease_default_s, 30);
     cr_assert_eq(cfg.lease_min_s, 1);
     cr_assert_eq(cfg.lease_max_s, 86400);
+    cr_assert_eq(cfg.dns_min_ttl, 0);
+    cr_assert_not(cfg.health_only_passing);
+    cr_assert_eq(cfg.health_deregister_after_ms, 60000);
+    cr_assert(cfg.preservation_enabled);
+    cr_assert_float_eq(cfg.preservation_threshold, 0.5, 1e-12);
+    cr_assert_eq(cfg.preservation_min_instances, 10);
+    cr_assert_eq(cfg.preservation_max_ms, 300000);
 }
 
 Test(config, defaults_pass_validation)
@@ -167,6 +175,26 @@ Test(config, full_file_sets_every_option)
     cr_assert_eq(cfg.lease_default_s, 60);
     cr_assert_eq(cfg.lease_min_s, 10);
     cr_assert_eq(cfg.lease_max_s, 3600);
+    cr_assert_eq(cfg.dns_min_ttl, 2);
+    cr_assert(cfg.health_only_passing);
+    cr_assert_eq(cfg.health_deregister_after_ms, 0);
+    cr_assert_not(cfg.preservation_enabled);
+    cr_assert_float_eq(cfg.preservation_threshold, 0.25, 1e-12);
+    cr_assert_eq(cfg.preservation_min_instances, 3);
+    cr_assert_eq(cfg.preservation_max_ms, 90000);
+}
+
+Test(config, threshold_accepts_the_integer_one)
+{
+    struct dnsd_config cfg;
+    char path[PATH_MAX], err[CONFIG_ERR_LEN] = "";
+    config_init_defaults(&cfg);
+    fixture_path(path, sizeof(path), "threshold_int.conf");
+
+    cr_assert_eq(config_load_file(path, &cfg, err, sizeof(err)), 0, "%s", err);
+    cr_assert_float_eq(cfg.preservation_threshold, 1.0, 1e-12);
+    cr_assert(cfg.preservation_enabled, "the rest of the group keeps its value");
+    cr_assert_eq(cfg.preservation_max_ms, 300000);
 }
 
 Test(config, absent_settings_keep_their_values)
@@ -274,6 +302,30 @@ ParameterizedTestParameters(config, bad_file_is_reported_with_file_and_line)
          "1: soa.ns_name: 'ns 1.example.org' is not a valid domain name"},
         {"empty_zones_dir.invalid", DNSD_EINVAL, "1: zones_dir: must not be empty"},
         {"lease_order.invalid", DNSD_EINVAL, "3: lease.default: 30 is below lease.min (60)"},
+        {"range_min_ttl.invalid", DNSD_EINVAL, "2: dns.min_ttl: must be 0..3600"},
+        {"min_ttl_order.invalid", DNSD_EINVAL, "3: dns.min_ttl: 6 is above dns.ttl (5)"},
+        {"type_bool.invalid", DNSD_EINVAL, "2: health.only_passing: must be true or false"},
+        {"bad_duration.invalid", DNSD_EINVAL,
+         "2: health.deregister_after: '60': must be a duration from 0s to 168h such as "
+         "\"60s\""},
+        {"duration_int.invalid", DNSD_EINVAL,
+         "2: health.deregister_after: must be a duration from 0s to 168h such as \"60s\""},
+        {"range_duration.invalid", DNSD_EINVAL,
+         "2: health.deregister_after: '169h': must be a duration from 0s to 168h such as "
+         "\"60s\""},
+        {"zero_max_duration.invalid", DNSD_EINVAL,
+         "3: health.self_preservation.max_duration: '0s': must be a duration from 1ms to 168h "
+         "such as \"60s\""},
+        {"range_threshold.invalid", DNSD_EINVAL,
+         "3: health.self_preservation.threshold: must be a number above 0 and at most 1"},
+        {"zero_threshold.invalid", DNSD_EINVAL,
+         "3: health.self_preservation.threshold: must be a number above 0 and at most 1"},
+        {"type_threshold.invalid", DNSD_EINVAL,
+         "3: health.self_preservation.threshold: must be a number such as 0.5"},
+        {"unknown_deep.invalid", DNSD_EINVAL,
+         "3: unknown option 'health.self_preservation.enable'"},
+        {"type_nested_group.invalid", DNSD_EINVAL,
+         "2: health.self_preservation: must be a group { ... }"},
     };
     return cr_make_param_array(struct bad_file, cases, sizeof(cases) / sizeof(cases[0]));
 }
@@ -625,6 +677,40 @@ Test(config, validate_requires_room_for_the_derived_soa_names)
     cr_assert_eq(config_validate(&cfg, err, sizeof(err)), 0, "%s", err);
 }
 
+Test(config, validate_checks_health_values)
+{
+    struct dnsd_config cfg;
+    config_init_defaults(&cfg);
+    cfg.dns_min_ttl = 6;
+    assert_invalid(&cfg, "dns.min_ttl: 6 is above dns.ttl (5)");
+
+    config_init_defaults(&cfg);
+    cfg.dns_ttl = 7200;
+    cfg.dns_min_ttl = 3601;
+    assert_invalid(&cfg, "dns.min_ttl: must be 0..3600");
+
+    config_init_defaults(&cfg);
+    cfg.preservation_threshold = 0.0;
+    assert_invalid(&cfg, "health.self_preservation.threshold: must be a number above 0 and at "
+                         "most 1");
+    cfg.preservation_threshold = 1.0000001;
+    assert_invalid(&cfg, "health.self_preservation.threshold: must be a number above 0 and at "
+                         "most 1");
+    cfg.preservation_threshold = NAN;
+    assert_invalid(&cfg, "health.self_preservation.threshold: must be a number above 0 and at "
+                         "most 1");
+
+    config_init_defaults(&cfg);
+    cfg.preservation_max_ms = 0;
+    assert_invalid(&cfg, "health.self_preservation.max_duration: must be a duration from 1ms to "
+                         "168h such as \"60s\"");
+
+    config_init_defaults(&cfg);
+    cfg.health_deregister_after_ms = 7ULL * 24 * 3600 * 1000 + 1;
+    assert_invalid(&cfg, "health.deregister_after: must be a duration from 0s to 168h such as "
+                         "\"60s\"");
+}
+
 Test(config, validate_accepts_boundary_values)
 {
     struct dnsd_config cfg;
@@ -634,8 +720,15 @@ Test(config, validate_accepts_boundary_values)
     cfg.dns_ttl = 604800;
     cfg.lease_min_s = cfg.lease_default_s = cfg.lease_max_s = 1;
     cfg.api_socket_mode = 0777;
+    cfg.dns_min_ttl = 3600;
+    cfg.preservation_threshold = 1.0;
+    cfg.preservation_max_ms = 1;
+    cfg.health_deregister_after_ms = 7ULL * 24 * 3600 * 1000;
     cr_assert_eq(config_validate(&cfg, err, sizeof(err)), 0, "%s", err);
     cfg.udp_max_size = 65535;
     cfg.dns_ttl = 0;
+    cfg.dns_min_ttl = 0;
+    cfg.preservation_threshold = 1e-9;
+    cfg.health_deregister_after_ms = 0;
     cr_assert_eq(config_validate(&cfg, err, sizeof(err)), 0, "%s", err);
 }

@@ -43,12 +43,17 @@ static const struct zonestore_apex apex = {.domain = "service.internal.",
                                            .minimum = 30,
                                            .ttl = 300};
 
+/* As daemon.c does: a renewal updates the lease in place, every other instance change
+ * rebuilds the service; entering or leaving self-preservation names no service. */
 static void on_change(void *user, enum registry_change change, const char *service, const char *id)
 {
     (void)user;
-    (void)change;
-    (void)id;
-    cr_assert_eq(answers_update_service(ans, reg, service), 0);
+    if (change == REGISTRY_CHANGE_PRESERVATION)
+        return;
+    if (change == REGISTRY_CHANGE_RENEW)
+        answers_renew_instance(ans, reg, service, id);
+    else
+        cr_assert_eq(answers_update_service(ans, reg, service), 0);
 }
 
 /* tests/data, from $DNSD_TEST_DATA (set by CTest) or relative to the source tree. */
@@ -63,8 +68,8 @@ static void setup(void)
     char dir[4096], err[512] = "";
     snprintf(dir, sizeof(dir), "%s/zones", data_dir());
     cr_assert_eq(zonestore_load(dir, &apex, &zs, err, sizeof(err)), 0, "%s", err);
-    ans = answers_new(config.domain);
-    reg = registry_new(on_change, NULL);
+    ans = answers_new(config.domain, false);
+    reg = registry_new(NULL, on_change, NULL);
     ctx = query_ctx_new(&config);
     cr_assert(ans && reg && ctx);
 }
@@ -496,10 +501,12 @@ Test(query, ttl_is_capped_by_remaining_lease)
     ldns_pkt_free(pkt);
 }
 
-Test(query, expired_instance_is_not_served)
+Test(query, lapsed_instance_is_not_served)
 {
     put(&(struct spec){.service = "web", .id = "web-1", .addrs = {"192.0.2.10"}, .ttl_s = 10});
     put(&(struct spec){.service = "web", .id = "web-2", .addrs = {"192.0.2.11"}, .ttl_s = 60});
+    /* The registry turns the lapsed instance critical; answers stops publishing it. */
+    registry_advance(reg, NOW + 10000);
     ldns_pkt *pkt = ask_full(&(struct ask){.name = "web.service.internal.",
                                            .type = LDNS_RR_TYPE_A,
                                            .now_ms = NOW + 10000},
@@ -513,11 +520,163 @@ Test(query, expired_instance_is_not_served)
                    NULL);
     assert_negative(pkt, LDNS_RCODE_NXDOMAIN, "service.internal.", 60);
     ldns_pkt_free(pkt);
+    registry_advance(reg, NOW + 60000);
     pkt = ask_full(&(struct ask){.name = "web.service.internal.",
                                  .type = LDNS_RR_TYPE_A,
                                  .now_ms = NOW + 60000},
                    NULL);
     assert_negative(pkt, LDNS_RCODE_NXDOMAIN, "service.internal.", 60);
+    ldns_pkt_free(pkt);
+}
+
+/* Replace the suite's query context with one whose TTL floor is min_ttl. */
+static void use_min_ttl(uint32_t min_ttl)
+{
+    struct query_config cfg = config;
+    cfg.min_ttl = min_ttl;
+    query_ctx_free(ctx);
+    ctx = query_ctx_new(&cfg);
+    cr_assert_not_null(ctx);
+}
+
+static uint32_t first_answer_ttl(const char *name, ldns_rr_type type, uint64_t now_ms)
+{
+    ldns_pkt *pkt = ask_full(&(struct ask){.name = name, .type = type, .now_ms = now_ms}, NULL);
+    cr_assert_gt(ldns_pkt_ancount(pkt), 0, "%s: no answer", name);
+    uint32_t ttl = ldns_rr_ttl(ldns_rr_list_rr(ldns_pkt_answer(pkt), 0));
+    ldns_pkt_free(pkt);
+    return ttl;
+}
+
+Test(query, min_ttl_is_the_floor_of_the_lease_cap)
+{
+    use_min_ttl(3);
+    put(&(struct spec){.service = "web", .id = "web-1", .addrs = {"192.0.2.10"}, .ttl_s = 10});
+    /* 9 s left: min(30, 9) is above the floor */
+    cr_assert_eq(first_answer_ttl("web.service.internal.", LDNS_RR_TYPE_A, NOW + 1000), 9);
+    /* 1.5 s left: min(30, 1) = 1 is raised to the floor, for every record type */
+    cr_assert_eq(first_answer_ttl("web.service.internal.", LDNS_RR_TYPE_A, NOW + 8500), 3);
+    cr_assert_eq(first_answer_ttl("_web._tcp.service.internal.", LDNS_RR_TYPE_SRV, NOW + 8500), 3);
+    cr_assert_eq(first_answer_ttl("web-1.web.service.internal.", LDNS_RR_TYPE_TXT, NOW + 8500), 3);
+    /* a long lease is still capped by dns_ttl */
+    put(&(struct spec){.service = "db", .id = "db-1", .addrs = {"192.0.2.20"}, .ttl_s = 600});
+    cr_assert_eq(first_answer_ttl("db.service.internal.", LDNS_RR_TYPE_A, NOW), 30);
+}
+
+Test(query, zero_min_ttl_lets_the_ttl_reach_zero)
+{
+    put(&(struct spec){.service = "web", .id = "web-1", .addrs = {"192.0.2.10"}, .ttl_s = 10});
+    cr_assert_eq(first_answer_ttl("web.service.internal.", LDNS_RR_TYPE_A, NOW + 9500), 0);
+}
+
+Test(query, critical_heartbeat_hides_instance)
+{
+    put(&(struct spec){.service = "web", .id = "web-1", .addrs = {"192.0.2.10"}});
+    put(&(struct spec){.service = "web", .id = "web-2", .addrs = {"192.0.2.11"}});
+    cr_assert_eq(registry_heartbeat(reg, "web", "web-1", REGISTRY_HEALTH_CRITICAL, "disk full",
+                                    NOW + 1000, NULL),
+                 0);
+    ldns_pkt *pkt = ask("web.service.internal.", LDNS_RR_TYPE_A);
+    cr_assert_eq(ldns_pkt_ancount(pkt), 1);
+    cr_assert(has_rr(ldns_pkt_answer(pkt), "web.service.internal. IN A 192.0.2.11"));
+    ldns_pkt_free(pkt);
+    pkt = ask("_web._tcp.service.internal.", LDNS_RR_TYPE_SRV);
+    cr_assert_eq(ldns_pkt_ancount(pkt), 1);
+    ldns_pkt_free(pkt);
+    pkt = ask("web-1.web.service.internal.", LDNS_RR_TYPE_A);
+    assert_negative(pkt, LDNS_RCODE_NXDOMAIN, "service.internal.", 60);
+    ldns_pkt_free(pkt);
+    /* a passing heartbeat brings it back */
+    cr_assert_eq(
+        registry_heartbeat(reg, "web", "web-1", REGISTRY_HEALTH_PASSING, NULL, NOW + 2000, NULL),
+        0);
+    pkt = ask("web.service.internal.", LDNS_RR_TYPE_A);
+    cr_assert_eq(ldns_pkt_ancount(pkt), 2);
+    ldns_pkt_free(pkt);
+}
+
+Test(query, maintenance_hides_instance)
+{
+    put(&(struct spec){.service = "web", .id = "web-1", .addrs = {"192.0.2.10"}});
+    cr_assert_eq(registry_set_maintenance(reg, "web", "web-1", true, "deploy", NOW, NULL), 0);
+    ldns_pkt *pkt = ask("web.service.internal.", LDNS_RR_TYPE_A);
+    assert_negative(pkt, LDNS_RCODE_NXDOMAIN, "service.internal.", 60);
+    ldns_pkt_free(pkt);
+    cr_assert_eq(registry_set_maintenance(reg, "web", "web-1", false, NULL, NOW, NULL), 0);
+    pkt = ask("web.service.internal.", LDNS_RR_TYPE_A);
+    cr_assert_eq(ldns_pkt_ancount(pkt), 1);
+    ldns_pkt_free(pkt);
+}
+
+Test(query, warning_is_served_unless_only_passing)
+{
+    put(&(struct spec){.service = "web", .id = "web-1", .addrs = {"192.0.2.10"}});
+    put(&(struct spec){.service = "web", .id = "web-2", .addrs = {"192.0.2.11"}});
+    cr_assert_eq(
+        registry_heartbeat(reg, "web", "web-1", REGISTRY_HEALTH_WARNING, "slow", NOW + 1000, NULL),
+        0);
+    ldns_pkt *pkt = ask("web.service.internal.", LDNS_RR_TYPE_A);
+    cr_assert_eq(ldns_pkt_ancount(pkt), 2, "warning instances are answered by default");
+    ldns_pkt_free(pkt);
+
+    /* The same registry published with health.only_passing. */
+    answers_free(ans);
+    ans = answers_new(config.domain, true);
+    cr_assert_not_null(ans);
+    cr_assert_eq(answers_update_service(ans, reg, "web"), 0);
+    pkt = ask("web.service.internal.", LDNS_RR_TYPE_A);
+    cr_assert_eq(ldns_pkt_ancount(pkt), 1);
+    cr_assert(has_rr(ldns_pkt_answer(pkt), "web.service.internal. IN A 192.0.2.11"));
+    ldns_pkt_free(pkt);
+    pkt = ask("web-1.web.service.internal.", LDNS_RR_TYPE_TXT);
+    assert_negative(pkt, LDNS_RCODE_NXDOMAIN, "service.internal.", 60);
+    ldns_pkt_free(pkt);
+}
+
+Test(query, service_without_answerable_instances_is_nxdomain)
+{
+    put(&(struct spec){
+        .service = "dns", .id = "dns-1", .addrs = {"192.0.2.53"}, .proto = REGISTRY_PROTO_UDP});
+    ldns_pkt *pkt = ask("_udp.service.internal.", LDNS_RR_TYPE_A);
+    assert_negative(pkt, LDNS_RCODE_NOERROR, "service.internal.", 60);
+    ldns_pkt_free(pkt);
+    cr_assert_eq(registry_heartbeat(reg, "dns", "dns-1", REGISTRY_HEALTH_CRITICAL, NULL, NOW, NULL),
+                 0);
+    pkt = ask("dns.service.internal.", LDNS_RR_TYPE_A);
+    assert_negative(pkt, LDNS_RCODE_NXDOMAIN, "service.internal.", 60);
+    ldns_pkt_free(pkt);
+    /* no answerable udp instance left anywhere: _udp.D is gone too */
+    pkt = ask("_udp.service.internal.", LDNS_RR_TYPE_A);
+    assert_negative(pkt, LDNS_RCODE_NXDOMAIN, "service.internal.", 60);
+    ldns_pkt_free(pkt);
+}
+
+Test(query, lapsed_instance_held_by_self_preservation_is_served_with_min_ttl)
+{
+    /* A registry that preserves once more than half of >= 4 instances lapse in a window. */
+    const struct registry_options opts = {
+        .preservation_enabled = true,
+        .preservation_threshold = 0.5,
+        .preservation_min_instances = 4,
+        .preservation_window_ms = 30000,
+        .preservation_max_ms = 300000,
+    };
+    registry_free(reg);
+    reg = registry_new(&opts, on_change, NULL);
+    cr_assert_not_null(reg);
+    use_min_ttl(2);
+    put_many("web", 8);
+    /* Every lease (30 s) lapses at once: a partition, not eight failures. */
+    registry_advance(reg, NOW + 30000);
+    cr_assert(registry_is_preserving(reg));
+    ldns_pkt *pkt = ask_full(&(struct ask){.name = "web.service.internal.",
+                                           .type = LDNS_RR_TYPE_A,
+                                           .now_ms = NOW + 31000},
+                             NULL);
+    cr_assert_gt(ldns_pkt_ancount(pkt), 0, "held instances are still answered");
+    for (size_t i = 0; i < ldns_pkt_ancount(pkt); i++)
+        cr_assert_eq(ldns_rr_ttl(ldns_rr_list_rr(ldns_pkt_answer(pkt), i)), 2,
+                     "a lapsed lease counts as 0 s left, raised to min_ttl");
     ldns_pkt_free(pkt);
 }
 
