@@ -3,12 +3,16 @@
  * epoll fd is one uv_poll handle, and MHD_get_timeout() drives one uv_timer. Sockets are
  * created here (so Unix sockets get their mode and stale files are handled) and passed to
  * MHD with MHD_OPTION_LISTEN_SOCKET. Request bodies are collected up to max_body, then the
- * whole request goes to api_handle(). No JSON and no registry logic here. */
+ * whole request goes to api_handle(). A watch that api_handle parks (status 0) is suspended
+ * (MHD_suspend_connection) and kept on a hash chain by service and in a deadline heap; a
+ * change of that service or the deadline resumes it, and MHD then calls the access handler
+ * again, which asks api_handle again. No JSON and no registry logic here. */
 #include "apiserver.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -33,11 +37,15 @@ struct endpoint {
     struct apiserver *srv;  /* borrowed: the owner */
     struct MHD_Daemon *mhd; /* owned */
     uv_poll_t poll;         /* watches MHD's epoll fd */
-    uv_timer_t timer;       /* MHD's own timeouts */
+    uv_timer_t timer;       /* MHD's own timeouts; also "run MHD now" after a resume */
     char unix_path[108];    /* "" for TCP; removed on stop */
     char name[160];         /* "unix:/run/dnsd/api.sock", for logs */
+    size_t n_parked;        /* watches parked on this endpoint */
+    bool resumed;           /* a connection was resumed: MHD must run again */
     bool poll_open, timer_open;
 };
+
+struct request;
 
 struct apiserver {
     uv_loop_t *loop;      /* borrowed */
@@ -45,15 +53,35 @@ struct apiserver {
     struct endpoint *eps; /* owned array */
     size_t n_eps;
     size_t max_body;
+    size_t max_parked;       /* per endpoint */
+    struct request **chains; /* owned array of n_chains hash chains of parked requests
+                                (the requests are owned by MHD's con_cls) */
+    size_t n_chains;         /* a power of two */
+    struct request **heap;   /* owned array: parked requests, min-heap by deadline */
+    size_t n_heap, heap_cap;
+    uv_timer_t watch_timer; /* fires at the earliest parked deadline */
+    bool watch_timer_open;
     unsigned open_handles;
     bool stopping;
 };
 
-/* Per-request state kept by MHD between calls of the access handler. */
+/* Per-request state kept by MHD between calls of the access handler (con_cls); freed on
+ * MHD_OPTION_NOTIFY_COMPLETED. */
 struct request {
     char *body; /* owned */
     size_t len, cap;
     bool too_large;
+    /* watch state */
+    struct endpoint *ep;         /* borrowed: the endpoint serving the connection */
+    struct MHD_Connection *conn; /* borrowed from MHD; set while parked */
+    char service[64];            /* parked on this service */
+    uint64_t hash;               /* of service */
+    uint64_t deadline_ms;        /* loop clock; fixed when first parked */
+    size_t heap_idx;             /* position in srv->heap while parked */
+    struct request *prev, *next; /* borrowed: neighbours on the hash chain while parked */
+    bool parked;
+    bool watched; /* parked at least once: deadline_ms is set */
+    bool final;   /* the deadline passed: ask api_handle with API_FINAL */
 };
 
 static void reschedule(struct endpoint *ep);
@@ -83,6 +111,11 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, struct api_respon
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
     if (reply->allow)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, reply->allow);
+    if (reply->has_index) {
+        char index[24];
+        snprintf(index, sizeof(index), "%" PRIu64, reply->index);
+        MHD_add_response_header(resp, "X-Dnsd-Index", index);
+    }
     enum MHD_Result rc = MHD_queue_response(conn, (unsigned)reply->status, resp);
     MHD_destroy_response(resp);
     return rc;
@@ -133,6 +166,177 @@ static enum MHD_Result append_arg(void *cls, enum MHD_ValueKind kind, const char
     return MHD_YES;
 }
 
+/* ---- parked watches ----------------------------------------------------------------------- */
+
+/* FNV-1a over the service name. */
+static uint64_t hash_service(const char *name)
+{
+    uint64_t h = 14695981039346656037ULL;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
+        h ^= *p;
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+static void heap_swap(struct apiserver *srv, size_t i, size_t j)
+{
+    struct request *t = srv->heap[i];
+    srv->heap[i] = srv->heap[j];
+    srv->heap[j] = t;
+    srv->heap[i]->heap_idx = i;
+    srv->heap[j]->heap_idx = j;
+}
+
+static void heap_up(struct apiserver *srv, size_t i)
+{
+    while (i > 0 && srv->heap[(i - 1) / 2]->deadline_ms > srv->heap[i]->deadline_ms) {
+        heap_swap(srv, i, (i - 1) / 2);
+        i = (i - 1) / 2;
+    }
+}
+
+static void heap_down(struct apiserver *srv, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < srv->n_heap && srv->heap[l]->deadline_ms < srv->heap[m]->deadline_ms)
+            m = l;
+        if (r < srv->n_heap && srv->heap[r]->deadline_ms < srv->heap[m]->deadline_ms)
+            m = r;
+        if (m == i)
+            return;
+        heap_swap(srv, i, m);
+        i = m;
+    }
+}
+
+static void heap_remove(struct apiserver *srv, size_t i)
+{
+    srv->n_heap--;
+    if (i == srv->n_heap)
+        return;
+    heap_swap(srv, i, srv->n_heap);
+    heap_up(srv, i);
+    heap_down(srv, i);
+}
+
+static void on_watch_timer(uv_timer_t *timer);
+
+/* Arm the watch timer for the earliest parked deadline (or stop it). */
+static void arm_watch_timer(struct apiserver *srv)
+{
+    if (!srv->watch_timer_open)
+        return;
+    if (srv->n_heap == 0) {
+        uv_timer_stop(&srv->watch_timer);
+        return;
+    }
+    uint64_t now = uv_now(srv->loop);
+    uint64_t due = srv->heap[0]->deadline_ms;
+    uv_timer_start(&srv->watch_timer, on_watch_timer, due > now ? due - now : 0, 0);
+}
+
+/* Take req off its hash chain and out of the heap (its connection stays as it is). */
+static void forget_parked(struct apiserver *srv, struct request *req)
+{
+    if (req->prev)
+        req->prev->next = req->next;
+    else
+        srv->chains[req->hash & (srv->n_chains - 1)] = req->next;
+    if (req->next)
+        req->next->prev = req->prev;
+    req->prev = req->next = NULL;
+    heap_remove(srv, req->heap_idx);
+    req->ep->n_parked--;
+    req->parked = false;
+}
+
+/* Resume a parked request; final: its deadline passed. MHD calls the access handler again
+ * on its next run, which is scheduled at once: a resumed connection may not make MHD's
+ * epoll fd readable. */
+static void resume_parked(struct apiserver *srv, struct request *req, bool final)
+{
+    forget_parked(srv, req);
+    req->final = req->final || final;
+    MHD_resume_connection(req->conn);
+    req->conn = NULL;
+    req->ep->resumed = true;
+    if (req->ep->timer_open && !srv->stopping)
+        uv_timer_start(&req->ep->timer, on_timer, 0, 0);
+}
+
+static void on_watch_timer(uv_timer_t *timer)
+{
+    struct apiserver *srv = timer->data;
+    uint64_t now = uv_now(srv->loop);
+    while (srv->n_heap > 0 && srv->heap[0]->deadline_ms <= now)
+        resume_parked(srv, srv->heap[0], true);
+    arm_watch_timer(srv);
+}
+
+void apiserver_notify_service(struct apiserver *srv, const char *service)
+{
+    if (srv == NULL || srv->n_heap == 0)
+        return;
+    uint64_t hash = hash_service(service);
+    struct request *req = srv->chains[hash & (srv->n_chains - 1)];
+    while (req) {
+        struct request *next = req->next;
+        if (req->hash == hash && strcmp(req->service, service) == 0)
+            resume_parked(srv, req, false);
+        req = next;
+    }
+    arm_watch_timer(srv);
+}
+
+/* Park req (api_handle said status 0) until reply->watch_service changes or the deadline.
+ * A watch woken without a change keeps its first deadline. Returns false when it cannot
+ * be parked: the endpoint is at its limit of parked watches. */
+static bool park(struct apiserver *srv, struct MHD_Connection *conn, struct request *req,
+                 const struct api_response *reply)
+{
+    struct endpoint *ep = req->ep;
+    if (ep->n_parked >= srv->max_parked || srv->n_heap >= srv->heap_cap)
+        return false;
+    if (!req->watched || reply->watch_deadline_ms < req->deadline_ms)
+        req->deadline_ms = reply->watch_deadline_ms;
+    req->watched = true;
+    snprintf(req->service, sizeof(req->service), "%s", reply->watch_service);
+    req->hash = hash_service(req->service);
+    req->conn = conn;
+    struct request **chain = &srv->chains[req->hash & (srv->n_chains - 1)];
+    req->prev = NULL;
+    req->next = *chain;
+    if (*chain)
+        (*chain)->prev = req;
+    *chain = req;
+    req->heap_idx = srv->n_heap;
+    srv->heap[srv->n_heap++] = req;
+    heap_up(srv, req->heap_idx);
+    ep->n_parked++;
+    req->parked = true;
+    MHD_suspend_connection(conn);
+    arm_watch_timer(srv);
+    return true;
+}
+
+/* Resume every parked request of endpoint ep (shutdown). */
+static void resume_all(struct apiserver *srv, struct endpoint *ep)
+{
+    for (size_t c = 0; c < srv->n_chains; c++) {
+        struct request *req = srv->chains[c];
+        while (req) {
+            struct request *next = req->next;
+            if (req->ep == ep)
+                resume_parked(srv, req, true);
+            req = next;
+        }
+    }
+}
+
+/* ---- requests ------------------------------------------------------------------------------ */
+
 static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn, const char *url,
                                       const char *method, const char *version,
                                       const char *upload_data, size_t *upload_data_size,
@@ -155,6 +359,7 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn, co
         req = calloc(1, sizeof(*req));
         if (req == NULL)
             return MHD_NO;
+        req->ep = ep;
         *con_cls = req;
         return MHD_YES;
     }
@@ -174,11 +379,26 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn, co
     snprintf(full_url, sizeof(full_url), "%s", url);
     MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, append_arg, full_url);
 
+    /* A watch woken after its deadline, or one that finds dnsd stopping, is answered with
+     * the current state. */
+    uint64_t now = uv_now(srv->loop);
+    if (srv->stopping || (req->watched && now >= req->deadline_ms))
+        req->final = true;
     struct api_response reply;
     if (api_handle(srv->api, method, full_url, req->body ? req->body : "", req->len,
-                   uv_now(srv->loop), &reply) != 0) {
+                   req->final ? API_FINAL : 0, now, &reply) != 0) {
         log_error("api", "%s %s: out of memory", method, url);
         return MHD_NO;
+    }
+    if (reply.status == 0) {
+        bool parked = !srv->stopping && park(srv, conn, req, &reply);
+        api_response_clear(&reply);
+        if (parked)
+            return MHD_YES;
+        char msg[96];
+        snprintf(msg, sizeof(msg), "too many watches on this endpoint (%zu); retry later",
+                 srv->max_parked);
+        return send_error(conn, 503, msg, NULL);
     }
     enum MHD_Result rc = send_reply(conn, &reply);
     api_response_clear(&reply);
@@ -188,11 +408,16 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn, co
 static void request_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                               enum MHD_RequestTerminationCode toe)
 {
+    struct endpoint *ep = cls;
     struct request *req = *con_cls;
-    (void)cls;
     (void)conn;
     (void)toe;
     if (req) {
+        /* MHD does not see a parked client go away, but be safe if it ever closes one. */
+        if (req->parked) {
+            forget_parked(ep->srv, req);
+            arm_watch_timer(ep->srv);
+        }
         free(req->body);
         free(req);
         *con_cls = NULL;
@@ -215,8 +440,11 @@ static void run_mhd(struct endpoint *ep)
     if (ep->srv->stopping)
         return;
     unsigned before = connection_count(ep);
+    ep->resumed = false;
     MHD_run(ep->mhd);
-    if (connection_count(ep) < before)
+    /* A connection resumed during the run (a watch woken by a registration) is handled on
+     * the next run only. */
+    if (connection_count(ep) < before || ep->resumed)
         uv_timer_start(&ep->timer, on_timer, 0, 0);
     else
         reschedule(ep);
@@ -382,11 +610,12 @@ static int endpoint_start(struct apiserver *srv, struct endpoint *ep,
         return rc;
 
     ep->mhd = MHD_start_daemon(
-        MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_SUPPRESS_DATE_NO_CLOCK, 0, NULL, NULL,
-        handle_request, ep, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, ep, MHD_OPTION_LISTEN_SOCKET, fd,
-        MHD_OPTION_NOTIFY_COMPLETED, request_completed, ep, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->timeout_s,
-        MHD_OPTION_END);
+        MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_SUPPRESS_DATE_NO_CLOCK |
+            MHD_ALLOW_SUSPEND_RESUME,
+        0, NULL, NULL, handle_request, ep, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, ep,
+        MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED, request_completed, ep,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)cfg->timeout_s, MHD_OPTION_END);
     if (ep->mhd == NULL) {
         close(fd);
         if (ep->unix_path[0])
@@ -423,11 +652,28 @@ int apiserver_start(uv_loop_t *loop, const struct apiserver_config *cfg, struct 
     srv->loop = loop;
     srv->api = api;
     srv->max_body = cfg->max_body;
+    /* Watches may hold 3/4 of an endpoint's connections; the rest stay for registrations. */
+    srv->max_parked = cfg->max_connections - cfg->max_connections / 4;
+    if (srv->max_parked == 0)
+        srv->max_parked = 1;
+    srv->heap_cap = srv->max_parked * (cfg->n_endpoints ? cfg->n_endpoints : 1);
+    srv->n_chains = 16;
+    while (srv->n_chains < srv->heap_cap)
+        srv->n_chains *= 2;
     srv->eps = calloc(cfg->n_endpoints ? cfg->n_endpoints : 1, sizeof(*srv->eps));
-    if (srv->eps == NULL) {
+    srv->chains = calloc(srv->n_chains, sizeof(*srv->chains));
+    srv->heap = calloc(srv->heap_cap, sizeof(*srv->heap));
+    if (srv->eps == NULL || srv->chains == NULL || srv->heap == NULL) {
+        free(srv->eps);
+        free(srv->chains);
+        free(srv->heap);
         free(srv);
         return DNSD_ENOMEM;
     }
+    uv_timer_init(loop, &srv->watch_timer);
+    srv->watch_timer.data = srv;
+    srv->watch_timer_open = true;
+    srv->open_handles++;
     for (size_t i = 0; i < cfg->n_endpoints; i++) {
         struct endpoint *ep = &srv->eps[i];
         srv->n_eps++;
@@ -457,6 +703,8 @@ static void free_if_closed(struct apiserver *srv)
     if (srv->open_handles > 0)
         return;
     free(srv->eps);
+    free(srv->chains);
+    free(srv->heap);
     free(srv);
 }
 
@@ -468,11 +716,28 @@ static void handle_closed(uv_handle_t *handle)
     free_if_closed(srv);
 }
 
+static void watch_timer_closed(uv_handle_t *handle)
+{
+    struct apiserver *srv = handle->data;
+    srv->open_handles--;
+    free_if_closed(srv);
+}
+
 void apiserver_stop(struct apiserver *srv)
 {
     srv->stopping = true;
+    if (srv->watch_timer_open)
+        uv_close((uv_handle_t *)&srv->watch_timer, watch_timer_closed);
+    srv->watch_timer_open = false;
     for (size_t i = 0; i < srv->n_eps; i++) {
         struct endpoint *ep = &srv->eps[i];
+        /* MHD must not be stopped with suspended connections. Resumed, one more run lets
+         * api_handle answer them with the current state (best effort: the reply goes out
+         * only if the socket takes it at once), then MHD closes them. */
+        if (ep->mhd && ep->n_parked > 0) {
+            resume_all(srv, ep);
+            MHD_run(ep->mhd);
+        }
         if (ep->poll_open)
             uv_close((uv_handle_t *)&ep->poll, handle_closed);
         if (ep->timer_open)

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: BSD-2-Clause
  * The registration sockets: libmicrohttpd serving HTTP/1.1 on Unix and TCP sockets, driven
  * from the libuv loop (its epoll descriptor watched with uv_poll, its timeouts with a
- * uv_timer). Each complete request is handed to api.c; this module owns the sockets and
- * the socket files, never the registry.
+ * uv_timer). Each complete request is handed to api.c; a watch that api.c parks is
+ * suspended here until its service changes or its deadline passes. This module owns the
+ * sockets, the socket files and the parked requests, never the registry.
  * Loop: every function runs on the loop the API server was started on. */
 #pragma once
 
@@ -20,7 +21,8 @@ struct apiserver_config {
     size_t n_endpoints;
     uint32_t socket_mode;     /* file mode of Unix socket files */
     size_t max_body;          /* larger request bodies get 413 */
-    uint32_t max_connections; /* per endpoint */
+    uint32_t max_connections; /* per endpoint; at most 3/4 of them (>= 1) may be parked
+                                 watches, so registrations always find a slot */
     uint32_t timeout_s;       /* idle connection timeout */
 };
 
@@ -33,6 +35,12 @@ struct apiserver;
 int apiserver_start(uv_loop_t *loop, const struct apiserver_config *cfg, struct api *api,
                     struct apiserver **out, char *err, size_t err_len);
 
-/* Close every endpoint and remove the Unix socket files. The server frees itself once its
- * handles have closed; srv must not be used after this call. */
+/* Close every endpoint and remove the Unix socket files. Parked watches are answered with
+ * the current state if the socket takes the reply at once, else closed. The server frees
+ * itself once its handles have closed; srv must not be used after this call. */
 void apiserver_stop(struct apiserver *srv);
+
+/* The registry's state of service changed (its index moved): every watch parked on it is
+ * resumed, and api_handle decides again whether to answer or park it anew (up to its
+ * original deadline). srv may be NULL (nothing to do). O(watches on the same hash chain). */
+void apiserver_notify_service(struct apiserver *srv, const char *service);

@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: BSD-2-Clause
  * Wiring of the running server: the registry's change callback rebuilds the service's
- * prepared answers, logs the change once and re-arms the lease timer; the lease timer
- * removes lapsed instances. Zone reloads build a new store and swap it in whole. */
+ * prepared answers, wakes the API watches on that service, keeps the active checks in step
+ * with the registrations, logs the change once and re-arms the deadline timer; the
+ * deadline timer applies time-driven health changes (registry_advance); check results go
+ * back into the registry. Zone reloads build a new store and swap it in whole. */
 #include "daemon.h"
 
 #include <arpa/inet.h>
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,14 +15,36 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "dnsd/duration.h"
 #include "dnsd/error.h"
 #include "answers.h"
 #include "api.h"
 #include "apiserver.h"
+#include "checks.h"
 #include "log.h"
 #include "registry.h"
 #include "server.h"
 #include "zonestore.h"
+
+/* What the daemon remembers of one registered instance, so that a change can be logged as
+ * "passing -> critical" and a re-registration with the same check leaves its probe
+ * schedule alone (the registry keeps only the new state). */
+struct memo {
+    struct memo *next; /* owned: the next entry in the hash chain */
+    uint64_t hash;
+    enum registry_health health;
+    enum registry_check_kind kind; /* REGISTRY_CHECK_NONE: no active check */
+    uint32_t interval_ms, timeout_ms;
+    uint64_t deregister_after_ms;
+    char *target; /* owned; NULL without a check */
+    char key[];   /* "service/id" */
+};
+
+struct memos {
+    struct memo **buckets; /* owned array of owned chains */
+    size_t n_buckets;      /* a power of two */
+    size_t count;
+};
 
 struct daemon {
     uv_loop_t *loop;        /* borrowed */
@@ -28,64 +53,355 @@ struct daemon {
     struct answers *ans;    /* owned */
     struct zonestore *zs;   /* owned; the server borrows it */
     struct api *api;        /* owned */
+    struct checks *checks;  /* owned until checks_stop */
     struct server *dns;     /* owned until server_stop */
     struct apiserver *http; /* owned until apiserver_stop */
-    uv_timer_t lease_timer;
-    bool lease_timer_open;
+    struct memos memos;     /* owned */
+    uv_timer_t deadline_timer;
+    bool deadline_timer_open;
     uint32_t serial_base; /* SOA serial of the synthesised apex at start-up */
     char ns_name[sizeof("hostmaster.") + sizeof(((struct dnsd_config *)0)->domain)];
     char rname[sizeof("hostmaster.") + sizeof(((struct dnsd_config *)0)->domain)];
 };
 
-static const char *change_name(enum registry_change change)
+#define MEMO_MIN_BUCKETS 1024
+
+/* ---- instance memos ------------------------------------------------------------------------ */
+
+/* FNV-1a over "service/id". */
+static uint64_t hash_key(const char *service, const char *id)
 {
-    switch (change) {
-    case REGISTRY_CHANGE_PUT:
-        return "registered";
-    case REGISTRY_CHANGE_RENEW:
-        return "renewed";
-    case REGISTRY_CHANGE_REMOVE:
-        return "deregistered";
-    case REGISTRY_CHANGE_EXPIRE:
-        return "lease expired, removed";
-    }
-    return "changed";
+    uint64_t h = 14695981039346656037ULL;
+    for (const unsigned char *p = (const unsigned char *)service; *p; p++)
+        h = (h ^ *p) * 1099511628211ULL;
+    h = (h ^ '/') * 1099511628211ULL;
+    for (const unsigned char *p = (const unsigned char *)id; *p; p++)
+        h = (h ^ *p) * 1099511628211ULL;
+    return h;
 }
 
-static void arm_lease_timer(struct daemon *d);
+static bool key_is(const struct memo *m, const char *service, const char *id)
+{
+    size_t n = strlen(service);
+    return strncmp(m->key, service, n) == 0 && m->key[n] == '/' && strcmp(m->key + n + 1, id) == 0;
+}
+
+/* The link pointing at the memo of service/id (or the chain's terminating NULL). */
+static struct memo **memo_link(struct memos *ms, const char *service, const char *id, uint64_t hash)
+{
+    struct memo **link = &ms->buckets[hash & (ms->n_buckets - 1)];
+    while (*link && ((*link)->hash != hash || !key_is(*link, service, id)))
+        link = &(*link)->next;
+    return link;
+}
+
+static struct memo *memo_find(struct memos *ms, const char *service, const char *id)
+{
+    return ms->buckets ? *memo_link(ms, service, id, hash_key(service, id)) : NULL;
+}
+
+static void memo_free(struct memo *m)
+{
+    if (m) {
+        free(m->target);
+        free(m);
+    }
+}
+
+static void memos_clear(struct memos *ms)
+{
+    for (size_t b = 0; b < ms->n_buckets; b++) {
+        while (ms->buckets[b]) {
+            struct memo *next = ms->buckets[b]->next;
+            memo_free(ms->buckets[b]);
+            ms->buckets[b] = next;
+        }
+    }
+    free(ms->buckets);
+    memset(ms, 0, sizeof(*ms));
+}
+
+/* Double the bucket array when there are more memos than buckets (failure just keeps the
+ * chains longer). */
+static void memos_grow(struct memos *ms)
+{
+    size_t n = ms->n_buckets ? ms->n_buckets * 2 : MEMO_MIN_BUCKETS;
+    struct memo **buckets = calloc(n, sizeof(*buckets));
+    if (!buckets)
+        return;
+    for (size_t b = 0; b < ms->n_buckets; b++) {
+        struct memo *m = ms->buckets[b];
+        while (m) {
+            struct memo *next = m->next;
+            m->next = buckets[m->hash & (n - 1)];
+            buckets[m->hash & (n - 1)] = m;
+            m = next;
+        }
+    }
+    free(ms->buckets);
+    ms->buckets = buckets;
+    ms->n_buckets = n;
+}
+
+/* Record inst (replacing an earlier memo of it). Returns 0 or DNSD_ENOMEM. */
+static int memo_put(struct memos *ms, const struct registry_instance *inst)
+{
+    if (ms->count >= ms->n_buckets)
+        memos_grow(ms);
+    if (!ms->buckets)
+        return DNSD_ENOMEM;
+    size_t klen = strlen(inst->service) + 1 + strlen(inst->id);
+    struct memo *m = calloc(1, sizeof(*m) + klen + 1);
+    if (!m)
+        return DNSD_ENOMEM;
+    snprintf(m->key, klen + 1, "%s/%s", inst->service, inst->id);
+    m->hash = hash_key(inst->service, inst->id);
+    m->health = inst->health;
+    m->deregister_after_ms = inst->deregister_after_ms;
+    if (inst->check.kind != REGISTRY_CHECK_NONE) {
+        m->target = strdup(inst->check.target);
+        if (!m->target) {
+            free(m);
+            return DNSD_ENOMEM;
+        }
+        m->kind = inst->check.kind;
+        m->interval_ms = inst->check.interval_ms;
+        m->timeout_ms = inst->check.timeout_ms;
+    }
+    struct memo **link = memo_link(ms, inst->service, inst->id, m->hash);
+    if (*link) {
+        m->next = (*link)->next;
+        memo_free(*link);
+    } else {
+        m->next = NULL;
+        ms->count++;
+    }
+    *link = m;
+    return 0;
+}
+
+static void memo_remove(struct memos *ms, const char *service, const char *id)
+{
+    if (!ms->buckets)
+        return;
+    struct memo **link = memo_link(ms, service, id, hash_key(service, id));
+    struct memo *m = *link;
+    if (m) {
+        *link = m->next;
+        memo_free(m);
+        ms->count--;
+    }
+}
+
+/* Does the memo hold the check inst registers now (what the probes need: kind, target,
+ * interval, timeout; thresholds are the registry's business)? */
+static bool same_check(const struct memo *m, const struct registry_check *c)
+{
+    return m && m->kind == c->kind && m->interval_ms == c->interval_ms &&
+           m->timeout_ms == c->timeout_ms && m->target && c->target &&
+           strcmp(m->target, c->target) == 0;
+}
+
+/* ---- registry changes ---------------------------------------------------------------------- */
+
+static void arm_deadline_timer(struct daemon *d);
+
+/* Start, replace or stop the probes of inst after a registration (old: its memo before). */
+static void sync_check(struct daemon *d, const struct memo *old,
+                       const struct registry_instance *inst)
+{
+    if (!d->checks)
+        return;
+    if (inst->check.kind == REGISTRY_CHECK_NONE) {
+        if (old && old->kind != REGISTRY_CHECK_NONE)
+            checks_remove(d->checks, inst->service, inst->id);
+        return;
+    }
+    if (same_check(old, &inst->check))
+        return;
+    struct checks_spec spec = {
+        .kind = inst->check.kind == REGISTRY_CHECK_HTTP ? CHECKS_HTTP : CHECKS_TCP,
+        .target = inst->check.target,
+        .interval_ms = inst->check.interval_ms,
+        .timeout_ms = inst->check.timeout_ms,
+    };
+    int rc = checks_add(d->checks, inst->service, inst->id, &spec);
+    if (rc != 0)
+        log_error("checks", "%s/%s: cannot schedule the %s check: %s", inst->service, inst->id,
+                  inst->check.target, dnsd_strerror(rc));
+}
+
+/* " (reason)" or "" when there is none. */
+static const char *paren(const char *reason, char *buf, size_t len)
+{
+    if (!reason || !reason[0])
+        return "";
+    snprintf(buf, len, " (%s)", reason);
+    return buf;
+}
+
+static void on_put(struct daemon *d, const char *service, const char *id)
+{
+    const struct registry_instance *inst = registry_find_instance(d->reg, service, id);
+    if (!inst)
+        return;
+    struct memo *old = memo_find(&d->memos, service, id);
+    char why[REGISTRY_MAX_NOTE_LEN + 16];
+    if (!old)
+        log_info("registry", "%s/%s registered: %s%s", service, id,
+                 registry_health_name(inst->health), paren(inst->reason, why, sizeof(why)));
+    else if (old->health != inst->health)
+        log_info("registry", "%s/%s re-registered: %s -> %s%s", service, id,
+                 registry_health_name(old->health), registry_health_name(inst->health),
+                 paren(inst->reason, why, sizeof(why)));
+    else
+        log_debug("registry", "%s/%s re-registered", service, id);
+    sync_check(d, old, inst);
+    if (memo_put(&d->memos, inst) != 0)
+        log_error("registry", "%s/%s: out of memory remembering the instance", service, id);
+}
+
+static void on_health(struct daemon *d, const char *service, const char *id)
+{
+    const struct registry_instance *inst = registry_find_instance(d->reg, service, id);
+    if (!inst)
+        return;
+    struct memo *m = memo_find(&d->memos, service, id);
+    char why[REGISTRY_MAX_NOTE_LEN + 16];
+    if (m && m->health != inst->health)
+        log_info("health", "%s/%s %s -> %s%s", service, id, registry_health_name(m->health),
+                 registry_health_name(inst->health), paren(inst->reason, why, sizeof(why)));
+    else
+        log_info("health", "%s/%s %s%s", service, id, registry_health_name(inst->health),
+                 paren(inst->reason, why, sizeof(why)));
+    if (m)
+        m->health = inst->health;
+}
+
+static void on_gone(struct daemon *d, enum registry_change change, const char *service,
+                    const char *id)
+{
+    struct memo *m = memo_find(&d->memos, service, id);
+    if (change == REGISTRY_CHANGE_EXPIRE) {
+        char after[32] = "deregister_after";
+        if (m)
+            dnsd_duration_format(m->deregister_after_ms, after, sizeof(after));
+        log_info("registry", "%s/%s removed after %s critical", service, id, after);
+    } else {
+        log_info("registry", "%s/%s deregistered", service, id);
+    }
+    if (d->checks && (!m || m->kind != REGISTRY_CHECK_NONE))
+        checks_remove(d->checks, service, id);
+    memo_remove(&d->memos, service, id);
+}
+
+struct lapse_count {
+    uint64_t from_ms, to_ms; /* count leases that lapsed in (from, to] */
+    size_t n;
+};
+
+static bool count_lapsed(const struct registry_service *svc, void *user)
+{
+    struct lapse_count *c = user;
+    for (size_t i = 0; i < registry_service_instance_count(svc); i++) {
+        uint64_t e = registry_service_instance(svc, i)->expires_ms;
+        c->n += e > c->from_ms && e <= c->to_ms;
+    }
+    return true;
+}
+
+/* Entering or leaving self-preservation: one loud line each (O(n) scan, rare). */
+static void on_preservation(struct daemon *d)
+{
+    uint64_t now = uv_now(d->loop);
+    uint64_t window = (uint64_t)d->cfg.lease_default_s * 1000;
+    char within[32], hold[32];
+    dnsd_duration_format(window, within, sizeof(within));
+    dnsd_duration_format(d->cfg.preservation_max_ms, hold, sizeof(hold));
+    if (registry_is_preserving(d->reg)) {
+        struct lapse_count c = {.from_ms = now > window ? now - window : 0, .to_ms = now};
+        registry_foreach_service(d->reg, count_lapsed, &c);
+        log_warn("health",
+                 "self-preservation ON: %zu of %zu instances lapsed within %s; holding their "
+                 "last health for up to %s",
+                 c.n, registry_instance_count(d->reg), within, hold);
+    } else {
+        struct lapse_count c = {.from_ms = 0, .to_ms = now};
+        registry_foreach_service(d->reg, count_lapsed, &c);
+        log_warn("health",
+                 "self-preservation OFF: %zu of %zu instances still have lapsed leases and are "
+                 "critical now",
+                 c.n, registry_instance_count(d->reg));
+    }
+}
 
 static void on_registry_change(void *user, enum registry_change change, const char *service,
                                const char *id)
 {
     struct daemon *d = user;
-    if (change != REGISTRY_CHANGE_RENEW || log_is_enabled(LOG_LEVEL_DEBUG)) {
-        log_msg(change == REGISTRY_CHANGE_RENEW ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO, "registry",
-                "%s/%s %s", service, id, change_name(change));
+    switch (change) {
+    case REGISTRY_CHANGE_PRESERVATION:
+        on_preservation(d);
+        arm_deadline_timer(d);
+        return;
+    case REGISTRY_CHANGE_RENEW:
+        /* Only the lease moved: patch the published deadline (TTL cap) in place. */
+        if (log_is_enabled(LOG_LEVEL_DEBUG))
+            log_debug("registry", "%s/%s renewed", service, id);
+        answers_renew_instance(d->ans, d->reg, service, id);
+        arm_deadline_timer(d);
+        return;
+    case REGISTRY_CHANGE_PUT:
+        on_put(d, service, id);
+        break;
+    case REGISTRY_CHANGE_HEALTH:
+        on_health(d, service, id);
+        break;
+    case REGISTRY_CHANGE_REMOVE:
+    case REGISTRY_CHANGE_EXPIRE:
+        on_gone(d, change, service, id);
+        break;
     }
     if (answers_update_service(d->ans, d->reg, service) != 0)
         log_error("registry", "%s: out of memory rebuilding answers; serving the old ones",
                   service);
-    arm_lease_timer(d);
+    apiserver_notify_service(d->http, service);
+    arm_deadline_timer(d);
 }
 
-static void on_lease_timer(uv_timer_t *timer)
+static void on_check_result(void *user, const char *service, const char *id,
+                            enum checks_outcome outcome, const char *output)
+{
+    struct daemon *d = user;
+    enum registry_check_outcome o = outcome == CHECKS_PASS   ? REGISTRY_CHECK_PASS
+                                    : outcome == CHECKS_WARN ? REGISTRY_CHECK_WARN
+                                                             : REGISTRY_CHECK_FAIL;
+    int rc = registry_check_result(d->reg, service, id, o, output, uv_now(d->loop));
+    if (rc == DNSD_ENOMEM)
+        log_error("checks", "%s/%s: out of memory recording a check result", service, id);
+    else if (rc != 0)
+        log_debug("checks", "%s/%s: result for an instance without a check: %s", service, id,
+                  dnsd_strerror(rc));
+}
+
+static void on_deadline_timer(uv_timer_t *timer)
 {
     struct daemon *d = timer->data;
-    registry_expire(d->reg, uv_now(d->loop));
-    arm_lease_timer(d);
+    registry_advance(d->reg, uv_now(d->loop));
+    arm_deadline_timer(d);
 }
 
-static void arm_lease_timer(struct daemon *d)
+static void arm_deadline_timer(struct daemon *d)
 {
-    if (!d->lease_timer_open)
+    if (!d->deadline_timer_open)
         return;
-    uint64_t next = registry_next_expiry(d->reg);
+    uint64_t next = registry_next_deadline(d->reg);
     if (next == UINT64_MAX) {
-        uv_timer_stop(&d->lease_timer);
+        uv_timer_stop(&d->deadline_timer);
         return;
     }
     uint64_t now = uv_now(d->loop);
-    uv_timer_start(&d->lease_timer, on_lease_timer, next > now ? next - now : 0, 0);
+    uv_timer_start(&d->deadline_timer, on_deadline_timer, next > now ? next - now : 0, 0);
 }
 
 /* Addresses the synthesised NS name resolves to: the specific listen addresses (a wildcard
@@ -160,21 +476,36 @@ int daemon_start(uv_loop_t *loop, const struct dnsd_config *cfg, struct daemon *
         goto fail;
     }
     rc = DNSD_ENOMEM;
-    d->reg = registry_new(on_registry_change, d);
-    d->ans = answers_new(d->cfg.domain);
+    /* Self-preservation counts lapses over one default lease: the period in which a
+     * healthy fleet renews every lease once. */
+    struct registry_options reg_opts = {
+        .preservation_enabled = cfg->preservation_enabled,
+        .preservation_threshold = cfg->preservation_threshold,
+        .preservation_min_instances = cfg->preservation_min_instances,
+        .preservation_window_ms = (uint64_t)cfg->lease_default_s * 1000,
+        .preservation_max_ms = cfg->preservation_max_ms,
+    };
+    d->reg = registry_new(&reg_opts, on_registry_change, d);
+    d->ans = answers_new(d->cfg.domain, cfg->health_only_passing);
     struct api_config api_cfg = {
         .lease_default_s = cfg->lease_default_s,
         .lease_min_s = cfg->lease_min_s,
         .lease_max_s = cfg->lease_max_s,
+        .deregister_after_default_ms = cfg->health_deregister_after_ms,
     };
     d->api = d->reg ? api_new(d->reg, &api_cfg) : NULL;
     if (d->reg == NULL || d->ans == NULL || d->api == NULL) {
         snprintf(err, err_len, "out of memory");
         goto fail;
     }
-    uv_timer_init(loop, &d->lease_timer);
-    d->lease_timer.data = d;
-    d->lease_timer_open = true;
+    uv_timer_init(loop, &d->deadline_timer);
+    d->deadline_timer.data = d;
+    d->deadline_timer_open = true;
+    rc = checks_new(loop, on_check_result, d, &d->checks);
+    if (rc != 0) {
+        snprintf(err, err_len, "cannot start the active checks: %s", dnsd_strerror(rc));
+        goto fail;
+    }
 
     struct server_config dns_cfg = {
         .listen = cfg->listen,
@@ -183,6 +514,7 @@ int daemon_start(uv_loop_t *loop, const struct dnsd_config *cfg, struct daemon *
         .tcp_max_connections = cfg->tcp_max_connections,
         .query = {.domain = d->cfg.domain,
                   .dns_ttl = cfg->dns_ttl,
+                  .min_ttl = cfg->dns_min_ttl,
                   .udp_max_size = cfg->udp_max_size},
     };
     rc = server_start(loop, &dns_cfg, d->zs, d->ans, &d->dns, err, err_len);
@@ -209,6 +541,11 @@ int daemon_start(uv_loop_t *loop, const struct dnsd_config *cfg, struct daemon *
     }
     log_info("dns", "authoritative for %s and %zu zone(s) in all", d->cfg.domain,
              zonestore_zone_count(d->zs));
+    if (cfg->preservation_enabled)
+        log_info(
+            "health",
+            "self-preservation on: above %g of %" PRIu32 "+ instances lapsing within %" PRIu32 "s",
+            cfg->preservation_threshold, cfg->preservation_min_instances, cfg->lease_default_s);
     api_set_ready(d->api, true);
     *out = d;
     return 0;
@@ -237,10 +574,11 @@ static void daemon_free(struct daemon *d)
     registry_free(d->reg);
     answers_free(d->ans);
     zonestore_free(d->zs);
+    memos_clear(&d->memos);
     free(d);
 }
 
-static void lease_timer_closed(uv_handle_t *handle)
+static void deadline_timer_closed(uv_handle_t *handle)
 {
     daemon_free(handle->data);
 }
@@ -253,10 +591,13 @@ void daemon_stop(struct daemon *d)
         server_stop(d->dns);
     d->http = NULL;
     d->dns = NULL;
-    if (d->lease_timer_open) {
+    /* No probe result may reach the registry from here on. */
+    checks_stop(d->checks);
+    d->checks = NULL;
+    if (d->deadline_timer_open) {
         /* The daemon holds the timer handle, so it is freed only in the close callback. */
-        d->lease_timer_open = false;
-        uv_close((uv_handle_t *)&d->lease_timer, lease_timer_closed);
+        d->deadline_timer_open = false;
+        uv_close((uv_handle_t *)&d->deadline_timer, deadline_timer_closed);
         return;
     }
     daemon_free(d);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-2-Clause
  * The running dnsd: builds every module from a configuration and wires them together
- * (registry changes rebuild answers and re-arm the lease timer), reloads zones, and shuts
- * down. Owns the registry, answers, zone store, API and both servers.
+ * (registry changes rebuild answers, wake API watches, start and stop active checks and
+ * re-arm the health deadline timer; check results feed the registry), reloads zones, and
+ * shuts down. Owns the registry, answers, zone store, API, checks and both servers.
  * Loop: every function runs on the loop the daemon was started on. */
 #pragma once
 

@@ -2,11 +2,13 @@
  * dnsd's entry point: command line, configuration, signals, the pid file, and the loop.
  * Exit codes: 0 clean shutdown, 1 runtime failure (e.g. a port in use), 2 bad usage,
  * configuration or zone file. Only this file may exit. */
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <uv.h>
@@ -198,6 +200,30 @@ static void on_hup(uv_signal_t *handle, int signum)
         log_error("zones", "reload failed, still serving the previous zones: %s", err);
 }
 
+/* Active checks and API watches each hold a descriptor: take every one the hard limit
+ * allows (the soft limit is often 1024). */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        log_warn("main", "getrlimit(RLIMIT_NOFILE): %s", strerror(errno));
+        return;
+    }
+    if (rl.rlim_cur < rl.rlim_max) {
+        rlim_t was = rl.rlim_cur;
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+            log_warn("main", "cannot raise the open file limit from %llu to %llu: %s",
+                     (unsigned long long)was, (unsigned long long)rl.rlim_max, strerror(errno));
+            rl.rlim_cur = was;
+        }
+    }
+    if (rl.rlim_cur == RLIM_INFINITY)
+        log_debug("main", "open file limit: unlimited");
+    else
+        log_debug("main", "open file limit: %llu", (unsigned long long)rl.rlim_cur);
+}
+
 static int write_pid_file(const char *path)
 {
     FILE *fp = fopen(path, "w");
@@ -229,6 +255,7 @@ int main(int argc, char **argv)
         return EXIT_CONFIG;
     }
     log_set_level(cfg.log_level);
+    raise_fd_limit();
     /* A client that goes away mid-answer must not kill the server. */
     signal(SIGPIPE, SIG_IGN);
 
