@@ -128,6 +128,118 @@ Test(commands, register_builds_every_field)
     cr_assert_str_empty(err_text);
 }
 
+Test(commands, register_builds_tcp_check_and_deregister_after)
+{
+    int rc = parse(ARGV("register", "web", "web-1", "--addr", "127.0.0.1", "--port", "8080",
+                        "--check-tcp", "127.0.0.1:8080", "--check-interval", "500ms",
+                        "--check-timeout", "200ms", "--check-success", "2", "--check-failures", "3",
+                        "--deregister-after", "2m"));
+    cr_assert_eq(rc, REGCTL_EXIT_OK, "err: %s", err_text);
+    assert_body("{\"addresses\":[\"127.0.0.1\"],\"port\":8080,"
+                "\"check\":{\"tcp\":\"127.0.0.1:8080\",\"interval\":\"500ms\","
+                "\"timeout\":\"200ms\",\"success_before_passing\":2,"
+                "\"failures_before_critical\":3},\"deregister_after\":\"2m\"}");
+}
+
+Test(commands, register_builds_http_check_with_only_given_fields)
+{
+    int rc = parse(ARGV("register", "web", "web-1", "--addr", "::1", "--port", "80", "--check-http",
+                        "http://[::1]:80/health"));
+    cr_assert_eq(rc, REGCTL_EXIT_OK, "err: %s", err_text);
+    assert_body("{\"addresses\":[\"::1\"],\"port\":80,"
+                "\"check\":{\"http\":\"http://[::1]:80/health\"}}");
+    rc = parse(ARGV("register", "web", "web-1", "--addr", "::1", "--port", "80",
+                    "--deregister-after", "0s"));
+    cr_assert_eq(rc, REGCTL_EXIT_OK, "err: %s", err_text);
+    assert_body("{\"addresses\":[\"::1\"],\"port\":80,\"deregister_after\":\"0s\"}");
+}
+
+Test(commands, register_check_options_need_a_target)
+{
+    static const char *const opts[][2] = {
+        {"--check-interval", "1s"},
+        {"--check-timeout", "1s"},
+        {"--check-success", "1"},
+        {"--check-failures", "1"},
+    };
+    for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
+        char *opt = (char *)opts[i][0], *value = (char *)opts[i][1];
+        char expected[96];
+        snprintf(expected, sizeof(expected), "%s needs --check-tcp or --check-http", opt);
+        assert_usage(
+            parse(ARGV("register", "web", "w1", "--addr", "192.0.2.1", "--port", "80", opt, value)),
+            expected, "register");
+    }
+}
+
+Test(commands, register_takes_one_check)
+{
+    assert_usage(parse(ARGV("register", "web", "w1", "--addr", "192.0.2.1", "--port", "80",
+                            "--check-tcp", "192.0.2.1:80", "--check-http", "http://192.0.2.1:80/")),
+                 "give only one of --check-tcp and --check-http", "register");
+    assert_usage(parse(ARGV("register", "web", "w1", "--addr", "192.0.2.1", "--port", "80",
+                            "--check-tcp", "192.0.2.1:80", "--check-tcp", "192.0.2.1:81")),
+                 "give only one of --check-tcp and --check-http", "register");
+    assert_usage(parse(ARGV("register", "web", "w1", "--addr", "192.0.2.1", "--port", "80",
+                            "--check-tcp", "")),
+                 "invalid --check-tcp '': the target is empty", "register");
+}
+
+Test(commands, register_durations_are_validated)
+{
+    static const struct {
+        const char *opt, *value, *message;
+    } cases[] = {
+        {"--check-interval", "10", "expected a duration like 500ms, 10s, 2m or 1h"},
+        {"--check-interval", "10 s", "expected a duration like 500ms, 10s, 2m or 1h"},
+        {"--check-timeout", "2S", "expected a duration like 500ms, 10s, 2m or 1h"},
+        {"--check-timeout", "-1s", "expected a duration like 500ms, 10s, 2m or 1h"},
+        {"--deregister-after", "soon", "expected a duration like 500ms, 10s, 2m or 1h"},
+        {"--deregister-after", "169h", "at most 7 days"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *opt = (char *)cases[i].opt, *value = (char *)cases[i].value;
+        char expected[128];
+        snprintf(expected, sizeof(expected), "invalid %s '%s': %s", opt, value, cases[i].message);
+        assert_usage(parse(ARGV("register", "web", "w1", "--addr", "192.0.2.1", "--port", "80",
+                                "--check-tcp", "192.0.2.1:80", opt, value)),
+                     expected, "register");
+    }
+    assert_usage(parse(ARGV("register", "web", "w1", "--addr", "192.0.2.1", "--port", "80",
+                            "--deregister-after", "1m", "--deregister-after", "2m")),
+                 "--deregister-after given more than once", "register");
+    cr_assert_eq(parse(ARGV("register", "web", "w1", "--addr", "192.0.2.1", "--port", "80",
+                            "--deregister-after", "168h")),
+                 REGCTL_EXIT_OK, "7 days is the longest duration: %s", err_text);
+}
+
+Test(commands, register_check_thresholds_are_ranged)
+{
+    static const struct {
+        const char *opt, *value;
+        bool ok;
+    } cases[] = {
+        {"--check-success", "1", true},    {"--check-success", "100", true},
+        {"--check-success", "0", false},   {"--check-success", "101", false},
+        {"--check-failures", "1", true},   {"--check-failures", "100", true},
+        {"--check-failures", "0", false},  {"--check-failures", "101", false},
+        {"--check-failures", "2x", false},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *opt = (char *)cases[i].opt, *value = (char *)cases[i].value;
+        int rc = parse(ARGV("register", "web", "w1", "--addr", "192.0.2.1", "--port", "80",
+                            "--check-tcp", "192.0.2.1:80", opt, value));
+        if (cases[i].ok) {
+            cr_assert_eq(rc, REGCTL_EXIT_OK, "%s %s: %s", opt, value, err_text);
+        } else {
+            char expected[96];
+            snprintf(expected, sizeof(expected), "invalid %s '%s': expected an integer 1-100", opt,
+                     value);
+            assert_usage(rc, expected, "register");
+        }
+    }
+}
+
 Test(commands, register_sends_only_given_fields)
 {
     cr_assert_eq(parse(ARGV("register", "web", "web-1", "--addr", "192.0.2.10", "--port", "80")),
@@ -357,6 +469,127 @@ Test(commands, health_gets_health_and_takes_no_argument)
     assert_usage(parse(ARGV("health", "now")), "unexpected argument 'now'", "health");
 }
 
+Test(commands, heartbeat_sends_status_and_note)
+{
+    cr_assert_eq(
+        parse(ARGV("heartbeat", "web", "web-1", "--status", "Warning", "--note", "disk 90%")),
+        REGCTL_EXIT_OK, "err: %s", err_text);
+    cr_assert_eq(req.kind, COMMANDS_HEARTBEAT);
+    cr_assert_str_eq(req.method, "PUT");
+    cr_assert_str_eq(req.path, "/v1/services/web/instances/web-1/heartbeat");
+    assert_body("{\"status\":\"warning\",\"note\":\"disk 90%\"}");
+    cr_assert_eq(parse(ARGV("heartbeat", "--status", "critical", "web", "web-1")), REGCTL_EXIT_OK);
+    assert_body("{\"status\":\"critical\"}");
+    cr_assert_eq(parse(ARGV("heartbeat", "web", "web-1", "--note", "")), REGCTL_EXIT_OK);
+    assert_body("{\"note\":\"\"}");
+    cr_assert_eq(parse(ARGV("heartbeat", "web", "web-1", "--status", "passing")), REGCTL_EXIT_OK);
+    assert_body("{\"status\":\"passing\"}");
+}
+
+Test(commands, heartbeat_rejects_bad_status_and_note)
+{
+    assert_usage(parse(ARGV("heartbeat", "web", "web-1", "--status", "ok")),
+                 "invalid --status 'ok': expected passing, warning or critical", "heartbeat");
+    assert_usage(
+        parse(ARGV("heartbeat", "web", "web-1", "--status", "warning", "--status", "critical")),
+        "--status given more than once", "heartbeat");
+    assert_usage(parse(ARGV("heartbeat", "web", "web-1", "--note", "a", "--note", "b")),
+                 "--note given more than once", "heartbeat");
+    assert_usage(parse(ARGV("heartbeat", "web", "web-1", "--note", "\xff")),
+                 "invalid --note: it must be UTF-8", "heartbeat");
+    assert_usage(parse(ARGV("heartbeat", "web", "web-1", "--reason", "x")),
+                 "unknown option '--reason'", "heartbeat");
+}
+
+Test(commands, maintenance_on_sends_enabled_and_reason)
+{
+    cr_assert_eq(parse(ARGV("maintenance", "web", "web-1", "on", "--reason", "deploy")),
+                 REGCTL_EXIT_OK, "err: %s", err_text);
+    cr_assert_eq(req.kind, COMMANDS_MAINTENANCE);
+    cr_assert_str_eq(req.method, "PUT");
+    cr_assert_str_eq(req.path, "/v1/services/web/instances/web-1/maintenance");
+    cr_assert_str_eq(req.service, "web");
+    cr_assert_str_eq(req.id, "web-1");
+    cr_assert(req.maintenance);
+    assert_body("{\"enabled\":true,\"reason\":\"deploy\"}");
+    cr_assert_eq(parse(ARGV("maintenance", "web", "web-1", "on")), REGCTL_EXIT_OK);
+    assert_body("{\"enabled\":true}");
+}
+
+Test(commands, maintenance_off_sends_disabled)
+{
+    cr_assert_eq(parse(ARGV("maintenance", "web", "web-1", "off")), REGCTL_EXIT_OK);
+    cr_assert_not(req.maintenance);
+    assert_body("{\"enabled\":false}");
+}
+
+Test(commands, maintenance_needs_on_or_off)
+{
+    assert_usage(parse(ARGV("maintenance", "web", "web-1")),
+                 "maintenance needs SERVICE, ID and on or off", "maintenance");
+    assert_usage(parse(ARGV("maintenance", "web", "web-1", "yes")),
+                 "invalid state 'yes': expected on or off", "maintenance");
+    assert_usage(parse(ARGV("maintenance", "web", "web-1", "off", "--reason", "done")),
+                 "--reason goes with on, not with off", "maintenance");
+    assert_usage(parse(ARGV("maintenance", "web", "web-1", "on", "now")),
+                 "unexpected argument 'now'", "maintenance");
+    assert_usage(parse(ARGV("maintenance", "web", "web_1", "on")), "invalid instance id 'web_1'",
+                 "maintenance");
+}
+
+Test(commands, watch_parses_count_and_wait)
+{
+    cr_assert_eq(parse(ARGV("watch", "web", "--count", "3", "--wait", "30s", "--json")),
+                 REGCTL_EXIT_OK, "err: %s", err_text);
+    cr_assert_eq(req.kind, COMMANDS_WATCH);
+    cr_assert_str_eq(req.method, "GET");
+    cr_assert_str_eq(req.path, "/v1/services/web");
+    cr_assert_str_eq(req.service, "web");
+    cr_assert_eq(req.watch_count, 3);
+    cr_assert_eq(req.watch_wait_ms, 30000);
+    cr_assert(req.json);
+    cr_assert_null(req.body);
+}
+
+Test(commands, watch_defaults_to_forever_and_dnsd_wait)
+{
+    cr_assert_eq(parse(ARGV("watch", "web")), REGCTL_EXIT_OK);
+    cr_assert_eq(req.watch_count, 0);
+    cr_assert_eq(req.watch_wait_ms, COMMANDS_WATCH_DEFAULT_WAIT_MS);
+    cr_assert_eq(COMMANDS_WATCH_DEFAULT_WAIT_MS, 300000);
+}
+
+Test(commands, watch_rejects_bad_count_wait_and_arguments)
+{
+    assert_usage(parse(ARGV("watch")), "watch needs SERVICE", "watch");
+    assert_usage(parse(ARGV("watch", "web", "db")), "unexpected argument 'db'", "watch");
+    assert_usage(parse(ARGV("watch", "_web")), "invalid service name '_web'", "watch");
+    assert_usage(parse(ARGV("watch", "web", "--count", "0")),
+                 "invalid --count '0': expected an integer 1-4294967295", "watch");
+    assert_usage(parse(ARGV("watch", "web", "--count", "2", "--count", "3")),
+                 "--count given more than once", "watch");
+    assert_usage(parse(ARGV("watch", "web", "--wait", "30")),
+                 "invalid --wait '30': expected a duration like 500ms, 10s, 2m or 1h", "watch");
+    assert_usage(parse(ARGV("watch", "web", "--wait", "0s")),
+                 "invalid --wait '0s': more than 0 and at most 10m", "watch");
+    assert_usage(parse(ARGV("watch", "web", "--wait", "601s")),
+                 "invalid --wait '601s': more than 0 and at most 10m", "watch");
+    cr_assert_eq(parse(ARGV("watch", "web", "--wait", "10m")), REGCTL_EXIT_OK);
+    cr_assert_eq(req.watch_wait_ms, 600000);
+}
+
+Test(commands, watch_path_carries_index_and_wait)
+{
+    cr_assert_eq(parse(ARGV("watch", "web", "--wait", "1500ms")), REGCTL_EXIT_OK);
+    char *path = commands_watch_path(&req, 42);
+    cr_assert_str_eq(path, "/v1/services/web?index=42&wait=1500ms");
+    free(path);
+    cr_assert_eq(parse(ARGV("watch", "db")), REGCTL_EXIT_OK);
+    path = commands_watch_path(&req, UINT64_MAX);
+    cr_assert_str_eq(path, "/v1/services/db?index=18446744073709551615&wait=5m");
+    free(path);
+}
+
 /* ---- global options ---- */
 
 Test(commands, defaults_without_global_options)
@@ -464,8 +697,8 @@ Test(commands, help_option_prints_usage)
 
 Test(commands, command_help_prints_its_usage)
 {
-    static const char *const names[] = {"register", "deregister", "heartbeat",
-                                        "list",     "health",     "help"};
+    static const char *const names[] = {"register", "deregister", "heartbeat", "maintenance",
+                                        "list",     "watch",      "health",    "help"};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         char *name = (char *)names[i];
         char prefix[64];
@@ -510,6 +743,49 @@ Test(commands, heartbeat_reply_prints_renewed)
     cr_assert_str_eq(out_text, "renewed web/web-1 (lease 30s)\n");
 }
 
+Test(commands, heartbeat_reply_shows_health_when_not_passing)
+{
+    cr_assert_eq(
+        reply(ARGV("heartbeat", "web", "web-1", "--status", "warning", "--note", "disk 90%"), 200,
+              "{\"service\":\"web\",\"id\":\"web-1\",\"ttl\":30,"
+              "\"health\":\"warning\",\"reason\":\"heartbeat: disk 90%\"}\n"),
+        REGCTL_EXIT_OK);
+    cr_assert_str_eq(out_text,
+                     "renewed web/web-1 (lease 30s); health warning: heartbeat: disk 90%\n");
+    cr_assert_eq(reply(ARGV("heartbeat", "web", "web-1"), 200,
+                       "{\"service\":\"web\",\"id\":\"web-1\",\"ttl\":30,"
+                       "\"health\":\"maintenance\",\"reason\":\"\"}\n"),
+                 REGCTL_EXIT_OK);
+    cr_assert_str_eq(out_text, "renewed web/web-1 (lease 30s); health maintenance\n");
+}
+
+Test(commands, maintenance_reply_prints_state_and_reason)
+{
+    cr_assert_eq(reply(ARGV("maintenance", "web", "web-1", "on", "--reason", "deploy"), 200,
+                       "{\"service\":\"web\",\"id\":\"web-1\",\"health\":\"maintenance\","
+                       "\"maintenance\":{\"enabled\":true,\"reason\":\"deploy\"}}\n"),
+                 REGCTL_EXIT_OK);
+    cr_assert_str_eq(out_text, "web/web-1 maintenance on (deploy)\n");
+    cr_assert_eq(reply(ARGV("maintenance", "web", "web-1", "on"), 200,
+                       "{\"service\":\"web\",\"id\":\"web-1\",\"maintenance\":"
+                       "{\"enabled\":true,\"reason\":\"maintenance mode\"}}\n"),
+                 REGCTL_EXIT_OK);
+    cr_assert_str_eq(out_text, "web/web-1 maintenance on (maintenance mode)\n",
+                     "the reason dnsd stored, default included");
+    cr_assert_eq(reply(ARGV("maintenance", "web", "web-1", "on"), 200,
+                       "{\"service\":\"web\",\"id\":\"web-1\",\"health\":\"maintenance\","
+                       "\"reason\":\"maintenance mode\",\"maintenance\":{\"enabled\":true,"
+                       "\"reason\":null}}\n"),
+                 REGCTL_EXIT_OK);
+    cr_assert_str_eq(out_text, "web/web-1 maintenance on (maintenance mode)\n",
+                     "without a reason of its own, the instance's reason");
+    cr_assert_eq(reply(ARGV("maintenance", "web", "web-1", "off"), 200,
+                       "{\"service\":\"web\",\"id\":\"web-1\",\"health\":\"passing\","
+                       "\"maintenance\":{\"enabled\":false}}\n"),
+                 REGCTL_EXIT_OK);
+    cr_assert_str_eq(out_text, "web/web-1 maintenance off\n");
+}
+
 Test(commands, deregister_reply_prints_deregistered)
 {
     cr_assert_eq(reply(ARGV("deregister", "web", "web-1"), 200,
@@ -542,12 +818,40 @@ Test(commands, list_service_reply_prints_instance_table)
                    "\"ttl\":5,\"health\":\"passing\",\"lease_remaining_ms\":950}]}\n");
     cr_assert_eq(rc, REGCTL_EXIT_OK, "err: %s", err_text);
     cr_assert_str_eq(out_text,
-                     "ID      ADDRESSES                PORT  PROTO  PRIO  WEIGHT  HEALTH   "
-                     "LEASE LEFT  TAGS        META\n"
-                     "web-1   192.0.2.10,2001:db8::10  8080  tcp    0     1       passing  "
-                     "27.3s       primary,eu  version=1.4,zone=a\n"
-                     "web-22  192.0.2.11               443   udp    10    100     passing  "
-                     "0.9s        -           -\n");
+                     "ID      ADDRESSES                PORT  PROTO  HEALTH   REASON  HEARTBEAT  "
+                     "LEASE LEFT  TAGS        META                PRIO  WEIGHT\n"
+                     "web-1   192.0.2.10,2001:db8::10  8080  tcp    passing  -       -          "
+                     "27.3s       primary,eu  version=1.4,zone=a  0     1\n"
+                     "web-22  192.0.2.11               443   udp    passing  -       -          "
+                     "0.9s        -           -                   10    100\n");
+}
+
+Test(commands, list_service_reply_shows_health_reason_heartbeat_and_lease)
+{
+    int rc = reply(ARGV("list", "web"), 200,
+                   "{\"service\":\"web\",\"instances\":["
+                   "{\"id\":\"web-1\",\"addresses\":[\"192.0.2.10\"],\"port\":80,"
+                   "\"proto\":\"tcp\",\"priority\":0,\"weight\":1,\"tags\":[],\"meta\":{},"
+                   "\"health\":\"passing\",\"reason\":\"\",\"last_heartbeat_ms_ago\":1234,"
+                   "\"lease_remaining_ms\":28766},"
+                   "{\"id\":\"web-2\",\"addresses\":[\"192.0.2.11\"],\"port\":80,"
+                   "\"proto\":\"tcp\",\"priority\":0,\"weight\":1,\"tags\":[],\"meta\":{},"
+                   "\"health\":\"critical\",\"reason\":\"lease expired\","
+                   "\"last_heartbeat_ms_ago\":725000,\"lease_remaining_ms\":0},"
+                   "{\"id\":\"web-3\",\"addresses\":[\"192.0.2.12\"],\"port\":80,"
+                   "\"proto\":\"tcp\",\"priority\":0,\"weight\":1,\"tags\":[],\"meta\":{},"
+                   "\"health\":\"maintenance\",\"reason\":\"deploy\","
+                   "\"last_heartbeat_ms_ago\":11100000,\"lease_remaining_ms\":90000}]}\n");
+    cr_assert_eq(rc, REGCTL_EXIT_OK, "err: %s", err_text);
+    cr_assert_str_eq(out_text,
+                     "ID     ADDRESSES   PORT  PROTO  HEALTH       REASON         HEARTBEAT   "
+                     "LEASE LEFT  TAGS  META  PRIO  WEIGHT\n"
+                     "web-1  192.0.2.10  80    tcp    passing      -              1.2s ago    "
+                     "28.8s       -     -     0     1\n"
+                     "web-2  192.0.2.11  80    tcp    critical     lease expired  12m05s ago  "
+                     "expired     -     -     0     1\n"
+                     "web-3  192.0.2.12  80    tcp    maintenance  deploy         3h05m ago   "
+                     "1m30s       -     -     0     1\n");
 }
 
 Test(commands, list_reply_without_entries_says_so)
@@ -641,6 +945,88 @@ Test(commands, control_characters_in_replies_are_masked)
                                "a?[2Jb   1\n");
     cr_assert_eq(reply(ARGV("list"), 400, "{\"error\":\"bad\\nthing\"}"), REGCTL_EXIT_REFUSED);
     cr_assert_str_eq(err_text, "regctl: bad?thing\n");
+}
+
+/* ---- watch output ---- */
+
+static const char WATCH_REPLY[] =
+    "{\"service\":\"web\",\"instances\":["
+    "{\"id\":\"web-1\",\"health\":\"passing\",\"reason\":\"\"},"
+    "{\"id\":\"web-2\",\"health\":\"warning\",\"reason\":\"heartbeat: disk 90%\"},"
+    "{\"id\":\"web-3\",\"health\":\"critical\",\"reason\":\"lease expired\"},"
+    "{\"id\":\"web-4\",\"health\":\"passing\",\"reason\":\"\"},"
+    "{\"id\":\"web-5\",\"health\":\"maintenance\",\"reason\":\"\"}]}\n";
+
+#define WATCH_TIME ((time_t)1795666200) /* 2026-11-26T04:10:00Z */
+
+/* Render one watch state for the command line in argv, capturing out and err. */
+static int watch_state(char **argv, const char *body, uint64_t index)
+{
+    cr_assert_eq(parse(argv), REGCTL_EXIT_OK);
+    free(out_text);
+    free(err_text);
+    size_t out_len, err_len;
+    FILE *out = open_memstream(&out_text, &out_len);
+    FILE *err = open_memstream(&err_text, &err_len);
+    cr_assert(out != NULL && err != NULL);
+    int rc = commands_print_watch(&req, body, strlen(body), index, WATCH_TIME, out, err);
+    fclose(out);
+    fclose(err);
+    return rc;
+}
+
+Test(commands, watch_prints_summary_and_instances_not_passing)
+{
+    cr_assert_eq(watch_state(ARGV("watch", "web"), WATCH_REPLY, 42), REGCTL_EXIT_OK, "err: %s",
+                 err_text);
+    cr_assert_str_eq(out_text, "2026-11-26T04:10:00Z web index 42: 2 passing, 1 warning, "
+                               "1 critical, 1 maintenance\n"
+                               "  web-2 warning: heartbeat: disk 90%\n"
+                               "  web-3 critical: lease expired\n"
+                               "  web-5 maintenance\n");
+    cr_assert_str_empty(err_text);
+}
+
+Test(commands, watch_prints_empty_service)
+{
+    cr_assert_eq(watch_state(ARGV("watch", "db"), "{\"service\":\"db\",\"instances\":[]}", 7),
+                 REGCTL_EXIT_OK);
+    cr_assert_str_eq(out_text, "2026-11-26T04:10:00Z db index 7: 0 passing, 0 warning, "
+                               "0 critical, 0 maintenance\n");
+}
+
+Test(commands, watch_json_prints_each_state_on_one_line)
+{
+    cr_assert_eq(watch_state(ARGV("watch", "web", "--json"), WATCH_REPLY, 42), REGCTL_EXIT_OK);
+    size_t len = strlen(out_text);
+    cr_assert(len > 1 && out_text[len - 1] == '\n');
+    cr_assert_eq(strchr(out_text, '\n'), out_text + len - 1, "one line: %s", out_text);
+    json_t *printed = json_loads(out_text, 0, NULL);
+    json_t *sent = json_loads(WATCH_REPLY, 0, NULL);
+    cr_assert(json_equal(printed, sent), "the reply as sent: %s", out_text);
+    json_decref(printed);
+    json_decref(sent);
+}
+
+Test(commands, watch_reply_without_instances_is_refused)
+{
+    cr_assert_eq(watch_state(ARGV("watch", "web"), "{\"service\":\"web\"}", 1),
+                 REGCTL_EXIT_REFUSED);
+    cr_assert_str_empty(out_text);
+    cr_assert_str_eq(err_text, "regctl: unexpected reply from dnsd: no \"instances\" list\n");
+    cr_assert_eq(watch_state(ARGV("watch", "web"), "not json", 1), REGCTL_EXIT_REFUSED);
+    cr_assert(starts_with(err_text, "regctl: dnsd replied with a body that is not JSON"), "%s",
+              err_text);
+}
+
+Test(commands, watch_masks_control_characters)
+{
+    cr_assert_eq(watch_state(ARGV("watch", "web"),
+                             "{\"service\":\"web\",\"instances\":[{\"id\":\"w1\","
+                             "\"health\":\"critical\",\"reason\":\"check: a\\u001b[2Jb\"}]}",
+                             3),
+                 REGCTL_EXIT_OK);
+    cr_assert(strstr(out_text, "  w1 critical: check: a?[2Jb\n") != NULL, "%s", out_text);
 }
 
 /* ---- exit statuses ---- */
@@ -752,6 +1138,34 @@ Test(client, unix_path_must_fit_a_socket_address)
     api[5 + 107] = 'a';
     api[5 + 108] = '\0';
     cr_assert_eq(client_endpoint_parse(api, &ep), DNSD_EINVAL);
+}
+
+Test(client, index_header_parses)
+{
+    static const struct {
+        const char *line;
+        bool ok;
+        uint64_t index;
+    } cases[] = {
+        {"X-Dnsd-Index: 42\r\n", true, 42},
+        {"x-dnsd-index:7", true, 7},
+        {"X-DNSD-INDEX: \t 0 \r\n", true, 0},
+        {"X-Dnsd-Index: 18446744073709551615\r\n", true, UINT64_MAX},
+        {"X-Dnsd-Index: 18446744073709551616\r\n", false, 0},
+        {"X-Dnsd-Index: \r\n", false, 0},
+        {"X-Dnsd-Index: 4x\r\n", false, 0},
+        {"X-Dnsd-Index: -1\r\n", false, 0},
+        {"X-Dnsd-Indexes: 4\r\n", false, 0},
+        {"Content-Type: application/json\r\n", false, 0},
+        {"HTTP/1.1 200 OK\r\n", false, 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        uint64_t index = 99;
+        bool ok = client_parse_index_header(cases[i].line, strlen(cases[i].line), &index);
+        cr_assert_eq(ok, cases[i].ok, "'%s'", cases[i].line);
+        cr_assert_eq(index, cases[i].ok ? cases[i].index : 99, "'%s' gave %llu", cases[i].line,
+                     (unsigned long long)index);
+    }
 }
 
 Test(client, clearing_zeroed_structs_is_harmless)

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/un.h>
 
 #include <curl/curl.h>
@@ -40,6 +41,8 @@ void client_reply_clear(struct client_reply *reply)
     reply->body = NULL;
     reply->len = 0;
     reply->status = 0;
+    reply->has_index = false;
+    reply->index = 0;
 }
 
 /* Parse a decimal port 1..65535 with nothing around it. */
@@ -162,6 +165,50 @@ static size_t on_data(char *data, size_t size, size_t nmemb, void *userdata)
     return n;
 }
 
+bool client_parse_index_header(const char *line, size_t len, uint64_t *index)
+{
+    static const char name[] = CLIENT_INDEX_HEADER ":";
+    size_t nlen = sizeof(name) - 1;
+    if (len < nlen || strncasecmp(line, name, nlen) != 0)
+        return false;
+    size_t i = nlen;
+    while (i < len && (line[i] == ' ' || line[i] == '\t'))
+        i++;
+    uint64_t v = 0;
+    size_t digits = 0;
+    for (; i < len && line[i] >= '0' && line[i] <= '9'; i++, digits++) {
+        unsigned d = (unsigned)(line[i] - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return false;
+        v = v * 10 + d;
+    }
+    if (digits == 0)
+        return false;
+    while (i < len && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r' || line[i] == '\n'))
+        i++;
+    if (i != len)
+        return false;
+    *index = v;
+    return true;
+}
+
+/* curl's header callback: one header line at a time; only the index header is kept. A new
+ * status line (a 100 Continue before the real reply) forgets what came before. */
+static size_t on_header(char *data, size_t size, size_t nmemb, void *userdata)
+{
+    struct client_reply *reply = userdata;
+    size_t n = size * nmemb;
+    uint64_t index;
+    if (n >= 5 && strncmp(data, "HTTP/", 5) == 0) {
+        reply->has_index = false;
+        reply->index = 0;
+    } else if (client_parse_index_header(data, n, &index)) {
+        reply->has_index = true;
+        reply->index = index;
+    }
+    return n;
+}
+
 /* Write curl's explanation of rc into errbuf: its detailed message, else the generic one,
  * plus the OS error when there is one (for a socket: "No such file or directory"). */
 static void describe(CURL *curl, CURLcode rc, const char *detail, char *errbuf, size_t errlen)
@@ -203,6 +250,15 @@ int client_request(const struct client_endpoint *ep, const char *method, const c
                    const char *body, long timeout_ms, struct client_reply *reply, char *errbuf,
                    size_t errlen)
 {
+    return client_request_timed(ep, method, path, body, timeout_ms, timeout_ms, reply, errbuf,
+                                errlen);
+}
+
+int client_request_timed(const struct client_endpoint *ep, const char *method, const char *path,
+                         const char *body, long connect_ms, long total_ms,
+                         struct client_reply *reply, char *errbuf, size_t errlen)
+{
+    struct client_reply got = {0};
     char detail[CURL_ERROR_SIZE] = "";
     struct sink sink = {0};
     struct curl_slist *headers = NULL;
@@ -250,15 +306,19 @@ int client_request(const struct client_endpoint *ep, const char *method, const c
     if (set == CURLE_OK)
         set = curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
     if (set == CURLE_OK)
-        set = curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
+        set = curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
     if (set == CURLE_OK)
-        set = curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, timeout_ms);
+        set = curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, total_ms);
     if (set == CURLE_OK)
         set = curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, detail);
     if (set == CURLE_OK)
         set = curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data);
     if (set == CURLE_OK)
         set = curl_easy_setopt(curl, CURLOPT_WRITEDATA, &sink);
+    if (set == CURLE_OK)
+        set = curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
+    if (set == CURLE_OK)
+        set = curl_easy_setopt(curl, CURLOPT_HEADERDATA, &got);
     if (set == CURLE_OK && !is_get) {
         const char *payload = body != NULL ? body : "";
         set = curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(payload));
@@ -294,9 +354,10 @@ int client_request(const struct client_endpoint *ep, const char *method, const c
         if (sink.buf == NULL)
             goto fail;
     }
-    reply->status = status;
-    reply->body = sink.buf;
-    reply->len = sink.len;
+    got.status = status;
+    got.body = sink.buf;
+    got.len = sink.len;
+    *reply = got;
     sink.buf = NULL;
     rc = 0;
 

@@ -5,7 +5,9 @@
  * the commands, and it never prints. curl_global_init/cleanup belong to main. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define CLIENT_MAX_REPLY (8u * 1024u * 1024u) /* larger replies are refused */
 
@@ -15,11 +17,15 @@ struct client_endpoint {
     char *base_url;  /* owned; "http://localhost" for a socket, else "http://HOST:PORT" */
 };
 
+#define CLIENT_INDEX_HEADER "X-Dnsd-Index" /* a service's state index (watch queries) */
+
 /* One HTTP reply. */
 struct client_reply {
-    long status; /* HTTP status code */
-    char *body;  /* owned; the body, NUL-terminated (never NULL once filled) */
-    size_t len;  /* body length in bytes, without the NUL */
+    long status;    /* HTTP status code */
+    char *body;     /* owned; the body, NUL-terminated (never NULL once filled) */
+    size_t len;     /* body length in bytes, without the NUL */
+    bool has_index; /* the reply carried a valid X-Dnsd-Index header */
+    uint64_t index; /* its value when has_index */
 };
 
 /* Parse an API address: "unix:PATH" (PATH non-empty and short enough for a socket address)
@@ -35,9 +41,16 @@ void client_endpoint_clear(struct client_endpoint *ep);
  * Returns: a string the caller frees, or NULL when out of memory. */
 char *client_url(const struct client_endpoint *ep, const char *path);
 
+/* Parse one raw response header line (as curl hands it over, CRLF included or not): when
+ * it is "X-Dnsd-Index: <decimal>" (name in any case, blanks around the value), store the
+ * number.
+ * Returns: true and *index when the line is a well-formed index header, else false. */
+bool client_parse_index_header(const char *line, size_t len, uint64_t *index);
+
 /* Send method ("GET", "PUT", "DELETE") to path with body (JSON, or NULL for none; a PUT
  * without a body sends an empty one) and wait for the reply, giving up after timeout_ms for
  * connecting and again for the whole exchange. On DNSD_EIO errbuf says why, in curl's words.
+ * The reply's X-Dnsd-Index header, when present, is in reply->index.
  * Returns: 0 and *reply filled for any HTTP status; DNSD_EIO when dnsd cannot be reached
  * (socket missing, connection refused, timeout, connection dropped, not HTTP); DNSD_ERANGE
  * when the reply exceeds CLIENT_MAX_REPLY; DNSD_EINVAL when curl rejects the request setup;
@@ -46,6 +59,13 @@ char *client_url(const struct client_endpoint *ep, const char *path);
 int client_request(const struct client_endpoint *ep, const char *method, const char *path,
                    const char *body, long timeout_ms, struct client_reply *reply, char *errbuf,
                    size_t errlen);
+
+/* client_request with separate limits: connect_ms for connecting, total_ms for the whole
+ * exchange (a watch query waits on the server for up to its wait time).
+ * Returns and Ownership: as client_request. */
+int client_request_timed(const struct client_endpoint *ep, const char *method, const char *path,
+                         const char *body, long connect_ms, long total_ms,
+                         struct client_reply *reply, char *errbuf, size_t errlen);
 
 /* Release reply's body and zero it; a zeroed reply is fine. */
 void client_reply_clear(struct client_reply *reply);

@@ -7,6 +7,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -17,6 +18,7 @@
 
 #include <jansson.h>
 
+#include "dnsd/duration.h"
 #include "dnsd/error.h"
 #include "dnsd/names.h"
 #include "dnsd/version.h"
@@ -38,6 +40,18 @@ enum {
     OPT_WEIGHT,
     OPT_TAG,
     OPT_META,
+    OPT_CHECK_TCP,
+    OPT_CHECK_HTTP,
+    OPT_CHECK_INTERVAL,
+    OPT_CHECK_TIMEOUT,
+    OPT_CHECK_SUCCESS,
+    OPT_CHECK_FAILURES,
+    OPT_DEREGISTER_AFTER,
+    OPT_STATUS,
+    OPT_NOTE,
+    OPT_REASON,
+    OPT_COUNT,
+    OPT_WAIT,
 };
 
 #define GLOBAL_OPTIONS                                                                             \
@@ -61,8 +75,11 @@ static const char USAGE[] =
     "commands:\n"
     "  register SERVICE ID    add or replace an instance (needs --addr and --port)\n"
     "  deregister SERVICE ID  remove an instance\n"
-    "  heartbeat SERVICE ID   renew an instance's lease\n"
-    "  list [SERVICE]         list the services, or the instances of one\n"
+    "  heartbeat SERVICE ID   renew an instance's lease, optionally reporting its status\n"
+    "  maintenance SERVICE ID on|off\n"
+    "                         take an instance out of DNS for maintenance, or put it back\n"
+    "  list [SERVICE]         list the services, or the instances of one with their health\n"
+    "  watch SERVICE          print each change of a service's instances as it happens\n"
     "  health                 check that dnsd is up and ready\n"
     "  help [COMMAND]         show this text, or the help of COMMAND\n"
     "\n"
@@ -80,10 +97,13 @@ static const char USAGE[] =
 static const char HELP_REGISTER[] =
     "usage: regctl register SERVICE ID --addr IP [--addr IP]... --port N [--proto tcp|udp]\n"
     "                       [--ttl S] [--priority N] [--weight N] [--tag T]... [--meta K=V]...\n"
+    "                       [--check-tcp HOST:PORT | --check-http URL] [--check-interval D]\n"
+    "                       [--check-timeout D] [--check-success N] [--check-failures N]\n"
+    "                       [--deregister-after D]\n"
     "\n"
-    "Add instance ID to SERVICE, or replace it when it exists. dnsd serves it in DNS until\n"
-    "its lease runs out; renew the lease with 'regctl heartbeat'. Options left out take\n"
-    "dnsd's defaults.\n"
+    "Add instance ID to SERVICE, or replace it when it exists. dnsd serves it in DNS while it\n"
+    "is healthy: its lease has not run out (renew it with 'regctl heartbeat') and its active\n"
+    "check, if it has one, passes. Options left out take dnsd's defaults.\n"
     "\n"
     "options:\n"
     "  --addr IP      an IPv4 or IPv6 address of the instance (repeat for more, up to 16)\n"
@@ -94,9 +114,24 @@ static const char HELP_REGISTER[] =
     "  --weight N     SRV weight (0-65535, default 1)\n"
     "  --tag T        a tag, served as _T._sub.SERVICE (repeat for more)\n"
     "  --meta K=V     metadata, served in the instance's TXT record (repeat for more)\n"
+    "  --check-tcp HOST:PORT\n"
+    "                 let dnsd probe the instance by connecting to HOST:PORT ([::1]:80 for\n"
+    "                 IPv6); HOST must be one of its --addr\n"
+    "  --check-http URL\n"
+    "                 let dnsd probe the instance with GET URL (http://HOST:PORT/path):\n"
+    "                 2xx passing, 429 warning, anything else critical\n"
+    "  --check-interval D  time between probes (default 10s)\n"
+    "  --check-timeout D   a probe fails after this long (default 2s; less than the interval)\n"
+    "  --check-success N   passes in a row before a failed check passes again (default 1)\n"
+    "  --check-failures N  failures in a row before a passing check turns critical (default 1)\n"
+    "  --deregister-after D\n"
+    "                 remove the instance once it has been critical this long (default from\n"
+    "                 dnsd's config; 0s = never)\n"
     "  -h, --help     show this help\n"
     "\n"
     "SERVICE, ID and tags: letters, digits and inner hyphens, 1 to 63 characters.\n"
+    "Durations D: an integer and a unit, ms, s, m or h (500ms, 10s, 2m).\n"
+    "An instance with a check is not answered until its first probe passed.\n"
     "Prints: registered SERVICE/ID (lease Ns)\n";
 
 static const char HELP_DEREGISTER[] = "usage: regctl deregister SERVICE ID\n"
@@ -105,17 +140,56 @@ static const char HELP_DEREGISTER[] = "usage: regctl deregister SERVICE ID\n"
                                       "at once.\n"
                                       "Prints: deregistered SERVICE/ID\n";
 
-static const char HELP_HEARTBEAT[] = "usage: regctl heartbeat SERVICE ID\n"
-                                     "\n"
-                                     "Renew the lease of instance ID of SERVICE for its "
-                                     "registered ttl.\n"
-                                     "Prints: renewed SERVICE/ID (lease Ns)\n";
+static const char HELP_HEARTBEAT[] =
+    "usage: regctl heartbeat SERVICE ID [--status passing|warning|critical] [--note TEXT]\n"
+    "\n"
+    "Renew the lease of instance ID of SERVICE for its registered ttl, and report its own\n"
+    "view of its health. A warning instance is still answered (unless dnsd is configured\n"
+    "with only_passing); a critical one is not. The status stays until the next heartbeat.\n"
+    "\n"
+    "options:\n"
+    "  --status S   passing (default), warning or critical\n"
+    "  --note TEXT  a short explanation (up to 256 bytes), shown as the instance's reason\n"
+    "  -h, --help   show this help\n"
+    "\n"
+    "Prints: renewed SERVICE/ID (lease Ns), plus its health when it is not passing\n";
+
+static const char HELP_MAINTENANCE[] =
+    "usage: regctl maintenance SERVICE ID on|off [--reason TEXT]\n"
+    "\n"
+    "Put instance ID of SERVICE into maintenance (on): dnsd stops answering it at once, but\n"
+    "keeps it registered and never removes it for being unhealthy. 'off' puts it back.\n"
+    "\n"
+    "options:\n"
+    "  --reason TEXT  why (with on), shown as the instance's reason\n"
+    "  -h, --help     show this help\n"
+    "\n"
+    "Prints: SERVICE/ID maintenance on (REASON), or SERVICE/ID maintenance off\n";
+
+static const char HELP_WATCH[] =
+    "usage: regctl watch SERVICE [--count N] [--wait D]\n"
+    "\n"
+    "Print the state of SERVICE's instances, then again each time it changes (an instance\n"
+    "registered, removed, or changing health), using dnsd's blocking queries. Runs until\n"
+    "interrupted, or until --count changes were seen.\n"
+    "\n"
+    "options:\n"
+    "  --count N   exit 0 after N changes (the first state printed does not count)\n"
+    "  --wait D    how long each query waits on dnsd for a change (default 5m, at most\n"
+    "              10m; an integer and ms, s, m or h)\n"
+    "  --json      print each state as one line of JSON, as dnsd sent it\n"
+    "  -h, --help  show this help\n"
+    "\n"
+    "Prints per state: TIME SERVICE index N: P passing, W warning, C critical, M maintenance\n"
+    "followed by one indented line per instance that is not passing: ID HEALTH: REASON.\n"
+    "Exits 3 when dnsd goes away.\n";
 
 static const char HELP_LIST[] =
     "usage: regctl list [SERVICE]\n"
     "\n"
     "Without SERVICE, list every service with its number of instances. With SERVICE, list\n"
-    "its instances: ID, ADDRESSES, PORT, PROTO, PRIO, WEIGHT, HEALTH, LEASE LEFT, TAGS, META.\n";
+    "its instances: ID, ADDRESSES, PORT, PROTO, HEALTH, REASON, HEARTBEAT (time since the\n"
+    "last one), LEASE LEFT, TAGS, META, PRIO, WEIGHT.\n";
 
 static const char HELP_HEALTH[] = "usage: regctl health\n"
                                   "\n"
@@ -130,7 +204,9 @@ static const struct command COMMANDS[] = {
     {"register", COMMANDS_REGISTER, HELP_REGISTER},
     {"deregister", COMMANDS_DEREGISTER, HELP_DEREGISTER},
     {"heartbeat", COMMANDS_HEARTBEAT, HELP_HEARTBEAT},
+    {"maintenance", COMMANDS_MAINTENANCE, HELP_MAINTENANCE},
     {"list", COMMANDS_LIST, HELP_LIST},
+    {"watch", COMMANDS_WATCH, HELP_WATCH},
     {"health", COMMANDS_HEALTH, HELP_HEALTH},
     {"help", COMMANDS_NONE, HELP_HELP},
 };
@@ -290,6 +366,13 @@ struct reg_opts {
     const char *proto; /* static "tcp"/"udp", or NULL */
     unsigned long port, ttl, priority, weight;
     bool has_port, has_ttl, has_priority, has_weight;
+    const char *check_kind;       /* static "tcp"/"http", or NULL without a check */
+    const char *check_target;     /* borrowed from argv */
+    const char *check_interval;   /* borrowed from argv; validated duration or NULL */
+    const char *check_timeout;    /* borrowed from argv; validated duration or NULL */
+    const char *deregister_after; /* borrowed from argv; validated duration or NULL */
+    unsigned long check_success, check_failures;
+    bool has_check_success, has_check_failures;
 };
 
 static void reg_opts_clear(struct reg_opts *o)
@@ -300,13 +383,13 @@ static void reg_opts_clear(struct reg_opts *o)
 }
 
 /* Store a numeric option given at most once. */
-static int set_number(const char *name, const char *arg, unsigned long min, unsigned long max,
-                      unsigned long *value, bool *given, FILE *err)
+static int set_number(const char *command, const char *name, const char *arg, unsigned long min,
+                      unsigned long max, unsigned long *value, bool *given, FILE *err)
 {
     if (*given)
-        return usage_error(err, "register", "--%s given more than once", name);
+        return usage_error(err, command, "--%s given more than once", name);
     if (!parse_uint(arg, min, max, value))
-        return usage_error(err, "register", "invalid --%s '%s': expected an integer %lu-%lu", name,
+        return usage_error(err, command, "invalid --%s '%s': expected an integer %lu-%lu", name,
                            arg, min, max);
     *given = true;
     return REGCTL_EXIT_OK;
@@ -374,6 +457,50 @@ done:
     return rc;
 }
 
+/* Store a duration option (validated as dnsd will read it) given at most once. */
+static int set_duration(const char *command, const char *name, const char *arg, const char **value,
+                        FILE *err)
+{
+    uint64_t ms;
+    if (*value != NULL)
+        return usage_error(err, command, "--%s given more than once", name);
+    int rc = dnsd_duration_parse(arg, &ms);
+    if (rc == DNSD_ERANGE)
+        return usage_error(err, command, "invalid --%s '%s': at most 7 days", name, arg);
+    if (rc < 0)
+        return usage_error(err, command,
+                           "invalid --%s '%s': expected a duration like 500ms, 10s, 2m or 1h", name,
+                           arg);
+    *value = arg;
+    return REGCTL_EXIT_OK;
+}
+
+/* --check-tcp or --check-http: one check per instance. */
+static int set_check_target(struct reg_opts *o, const char *kind, const char *arg, FILE *err)
+{
+    if (o->check_kind != NULL)
+        return usage_error(err, "register", "give only one of --check-tcp and --check-http");
+    if (arg[0] == '\0')
+        return usage_error(err, "register", "invalid --check-%s '': the target is empty", kind);
+    o->check_kind = kind;
+    o->check_target = arg;
+    return REGCTL_EXIT_OK;
+}
+
+/* The check options that need a target, as given; NULL when none was. */
+static const char *check_option_without_target(const struct reg_opts *o)
+{
+    if (o->check_interval != NULL)
+        return "--check-interval";
+    if (o->check_timeout != NULL)
+        return "--check-timeout";
+    if (o->has_check_success)
+        return "--check-success";
+    if (o->has_check_failures)
+        return "--check-failures";
+    return NULL;
+}
+
 static int set_proto(struct reg_opts *o, const char *arg, FILE *err)
 {
     if (o->proto != NULL)
@@ -414,6 +541,26 @@ static char *register_body(struct reg_opts *o)
         goto done;
     if (o->meta != NULL && json_object_set(body, "meta", o->meta) != 0)
         goto done;
+    if (o->check_kind != NULL) {
+        json_t *check = json_object();
+        if (check == NULL || json_object_set_new(body, "check", check) != 0)
+            goto done;
+        if (json_object_set_new(check, o->check_kind, json_string(o->check_target)) != 0)
+            goto done;
+        if (o->check_interval != NULL &&
+            json_object_set_new(check, "interval", json_string(o->check_interval)) != 0)
+            goto done;
+        if (o->check_timeout != NULL &&
+            json_object_set_new(check, "timeout", json_string(o->check_timeout)) != 0)
+            goto done;
+        if (o->has_check_success && !set_int(check, "success_before_passing", o->check_success))
+            goto done;
+        if (o->has_check_failures && !set_int(check, "failures_before_critical", o->check_failures))
+            goto done;
+    }
+    if (o->deregister_after != NULL &&
+        json_object_set_new(body, "deregister_after", json_string(o->deregister_after)) != 0)
+        goto done;
     text = json_dumps(body, JSON_COMPACT);
 done:
     json_decref(body);
@@ -426,17 +573,34 @@ static int register_option(int c, struct reg_opts *o, FILE *err)
     case OPT_ADDR:
         return add_addr(o, optarg, err);
     case OPT_PORT:
-        return set_number("port", optarg, 1, 65535, &o->port, &o->has_port, err);
+        return set_number("register", "port", optarg, 1, 65535, &o->port, &o->has_port, err);
     case OPT_PROTO:
         return set_proto(o, optarg, err);
     case OPT_TTL:
-        return set_number("ttl", optarg, 1, UINT32_MAX, &o->ttl, &o->has_ttl, err);
+        return set_number("register", "ttl", optarg, 1, UINT32_MAX, &o->ttl, &o->has_ttl, err);
     case OPT_PRIORITY:
-        return set_number("priority", optarg, 0, 65535, &o->priority, &o->has_priority, err);
+        return set_number("register", "priority", optarg, 0, 65535, &o->priority, &o->has_priority,
+                          err);
     case OPT_WEIGHT:
-        return set_number("weight", optarg, 0, 65535, &o->weight, &o->has_weight, err);
+        return set_number("register", "weight", optarg, 0, 65535, &o->weight, &o->has_weight, err);
     case OPT_TAG:
         return add_tag(o, optarg, err);
+    case OPT_CHECK_TCP:
+        return set_check_target(o, "tcp", optarg, err);
+    case OPT_CHECK_HTTP:
+        return set_check_target(o, "http", optarg, err);
+    case OPT_CHECK_INTERVAL:
+        return set_duration("register", "check-interval", optarg, &o->check_interval, err);
+    case OPT_CHECK_TIMEOUT:
+        return set_duration("register", "check-timeout", optarg, &o->check_timeout, err);
+    case OPT_CHECK_SUCCESS:
+        return set_number("register", "check-success", optarg, 1, 100, &o->check_success,
+                          &o->has_check_success, err);
+    case OPT_CHECK_FAILURES:
+        return set_number("register", "check-failures", optarg, 1, 100, &o->check_failures,
+                          &o->has_check_failures, err);
+    case OPT_DEREGISTER_AFTER:
+        return set_duration("register", "deregister-after", optarg, &o->deregister_after, err);
     default:
         return add_meta(o, optarg, err);
     }
@@ -455,6 +619,13 @@ static int parse_register(int argc, char **argv, struct commands_request *req, F
         {"weight", required_argument, NULL, OPT_WEIGHT},
         {"tag", required_argument, NULL, OPT_TAG},
         {"meta", required_argument, NULL, OPT_META},
+        {"check-tcp", required_argument, NULL, OPT_CHECK_TCP},
+        {"check-http", required_argument, NULL, OPT_CHECK_HTTP},
+        {"check-interval", required_argument, NULL, OPT_CHECK_INTERVAL},
+        {"check-timeout", required_argument, NULL, OPT_CHECK_TIMEOUT},
+        {"check-success", required_argument, NULL, OPT_CHECK_SUCCESS},
+        {"check-failures", required_argument, NULL, OPT_CHECK_FAILURES},
+        {"deregister-after", required_argument, NULL, OPT_DEREGISTER_AFTER},
         {NULL, 0, NULL, 0},
     };
     struct reg_opts o = {0};
@@ -500,6 +671,11 @@ static int parse_register(int argc, char **argv, struct commands_request *req, F
         rc = usage_error(err, "register", "register needs --port");
         goto done;
     }
+    const char *orphan = check_option_without_target(&o);
+    if (o.check_kind == NULL && orphan != NULL) {
+        rc = usage_error(err, "register", "%s needs --check-tcp or --check-http", orphan);
+        goto done;
+    }
     req->body = register_body(&o);
     if (req->body == NULL) {
         rc = out_of_memory(err);
@@ -517,13 +693,93 @@ done:
     return rc;
 }
 
-/* Parse a command that takes only global options and between min and max positional
- * arguments; on success *args points at them and *nargs says how many. */
-static int parse_plain(const struct command *cmd, int argc, char **argv, int min, int max,
-                       struct commands_request *req, char ***args, int *nargs, bool *helped,
-                       FILE *out, FILE *err)
+/* The options of heartbeat, maintenance and watch, collected while parsing. */
+struct cmd_opts {
+    const char *status;  /* heartbeat --status: static "passing"/"warning"/"critical" */
+    const char *note;    /* borrowed from argv; heartbeat --note */
+    const char *reason;  /* borrowed from argv; maintenance --reason */
+    const char *wait;    /* borrowed from argv; watch --wait, validated */
+    unsigned long count; /* watch --count */
+    bool has_count;
+};
+
+/* Apply one command option of heartbeat, maintenance or watch. */
+static int command_option(const struct command *cmd, int c, const char *arg, struct cmd_opts *o,
+                          FILE *err)
 {
-    static const struct option opts[] = {GLOBAL_OPTIONS, {NULL, 0, NULL, 0}};
+    switch (c) {
+    case OPT_STATUS:
+        if (o->status != NULL)
+            return usage_error(err, cmd->name, "--status given more than once");
+        if (strcasecmp(arg, "passing") == 0)
+            o->status = "passing";
+        else if (strcasecmp(arg, "warning") == 0)
+            o->status = "warning";
+        else if (strcasecmp(arg, "critical") == 0)
+            o->status = "critical";
+        else
+            return usage_error(err, cmd->name,
+                               "invalid --status '%s': expected passing, warning or critical", arg);
+        return REGCTL_EXIT_OK;
+    case OPT_NOTE:
+    case OPT_REASON: {
+        const char **slot = c == OPT_NOTE ? &o->note : &o->reason;
+        const char *name = c == OPT_NOTE ? "note" : "reason";
+        if (*slot != NULL)
+            return usage_error(err, cmd->name, "--%s given more than once", name);
+        /* JSON strings are Unicode (RFC 8259 §8.1); dnsd checks length and content. */
+        json_t *probe = json_string(arg);
+        if (probe == NULL)
+            return usage_error(err, cmd->name, "invalid --%s: it must be UTF-8", name);
+        json_decref(probe);
+        *slot = arg;
+        return REGCTL_EXIT_OK;
+    }
+    case OPT_WAIT: {
+        int rc = set_duration(cmd->name, "wait", arg, &o->wait, err);
+        if (rc != REGCTL_EXIT_OK)
+            return rc;
+        uint64_t ms = 0;
+        (void)dnsd_duration_parse(arg, &ms);
+        if (ms == 0 || ms > COMMANDS_WATCH_MAX_WAIT_MS)
+            return usage_error(err, cmd->name, "invalid --wait '%s': more than 0 and at most 10m",
+                               arg);
+        return REGCTL_EXIT_OK;
+    }
+    default:
+        return set_number(cmd->name, "count", arg, 1, UINT32_MAX, &o->count, &o->has_count, err);
+    }
+}
+
+/* Parse a command's options (global ones and those in its table) and check that between
+ * min and max positional arguments remain; on success *args points at them and *nargs says
+ * how many. */
+static int parse_plain(const struct command *cmd, int argc, char **argv, int min, int max,
+                       struct commands_request *req, struct cmd_opts *o, char ***args, int *nargs,
+                       bool *helped, FILE *out, FILE *err)
+{
+    static const struct option plain[] = {GLOBAL_OPTIONS, {NULL, 0, NULL, 0}};
+    static const struct option heartbeat[] = {
+        GLOBAL_OPTIONS,
+        {"status", required_argument, NULL, OPT_STATUS},
+        {"note", required_argument, NULL, OPT_NOTE},
+        {NULL, 0, NULL, 0},
+    };
+    static const struct option maintenance[] = {
+        GLOBAL_OPTIONS,
+        {"reason", required_argument, NULL, OPT_REASON},
+        {NULL, 0, NULL, 0},
+    };
+    static const struct option watch[] = {
+        GLOBAL_OPTIONS,
+        {"count", required_argument, NULL, OPT_COUNT},
+        {"wait", required_argument, NULL, OPT_WAIT},
+        {NULL, 0, NULL, 0},
+    };
+    const struct option *opts = cmd->kind == COMMANDS_HEARTBEAT     ? heartbeat
+                                : cmd->kind == COMMANDS_MAINTENANCE ? maintenance
+                                : cmd->kind == COMMANDS_WATCH       ? watch
+                                                                    : plain;
     optind = 0;
     int c;
     while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
@@ -534,14 +790,18 @@ static int parse_plain(const struct command *cmd, int argc, char **argv, int min
         }
         if (c == '?' || c == ':')
             return bad_option(c, argv, opts, cmd->name, err);
-        int rc = apply_global(c, optarg, req, cmd->name, err);
+        int rc = is_global(c) ? apply_global(c, optarg, req, cmd->name, err)
+                              : command_option(cmd, c, optarg, o, err);
         if (rc != REGCTL_EXIT_OK)
             return rc;
     }
     int n = argc - optind;
     if (n < min) {
         return usage_error(err, cmd->name, "%s needs %s", cmd->name,
-                           min == 2 ? "SERVICE and ID" : "an argument");
+                           min == 3                      ? "SERVICE, ID and on or off"
+                           : min == 2                    ? "SERVICE and ID"
+                           : cmd->kind == COMMANDS_WATCH ? "SERVICE"
+                                                         : "an argument");
     }
     if (n > max)
         return usage_error(err, cmd->name, "unexpected argument '%s'", argv[optind + max]);
@@ -550,25 +810,64 @@ static int parse_plain(const struct command *cmd, int argc, char **argv, int min
     return REGCTL_EXIT_OK;
 }
 
-/* deregister, heartbeat, list, health and help. */
+/* The body of a heartbeat: only the fields given, or NULL (no body) when none was. */
+static int heartbeat_body(const struct cmd_opts *o, struct commands_request *req, FILE *err)
+{
+    if (o->status == NULL && o->note == NULL)
+        return REGCTL_EXIT_OK;
+    json_t *body = json_object();
+    bool ok = body != NULL;
+    if (ok && o->status != NULL)
+        ok = json_object_set_new(body, "status", json_string(o->status)) == 0;
+    if (ok && o->note != NULL)
+        ok = json_object_set_new(body, "note", json_string(o->note)) == 0;
+    if (ok)
+        req->body = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    return req->body != NULL ? REGCTL_EXIT_OK : out_of_memory(err);
+}
+
+/* maintenance SERVICE ID on|off [--reason TEXT]: the body {"enabled":..., "reason":...}. */
+static int maintenance_body(const struct cmd_opts *o, const char *state,
+                            struct commands_request *req, FILE *err)
+{
+    if (strcmp(state, "on") == 0)
+        req->maintenance = true;
+    else if (strcmp(state, "off") == 0)
+        req->maintenance = false;
+    else
+        return usage_error(err, "maintenance", "invalid state '%s': expected on or off", state);
+    if (!req->maintenance && o->reason != NULL)
+        return usage_error(err, "maintenance", "--reason goes with on, not with off");
+    json_t *body = json_object();
+    bool ok =
+        body != NULL && json_object_set_new(body, "enabled", json_boolean(req->maintenance)) == 0;
+    if (ok && o->reason != NULL)
+        ok = json_object_set_new(body, "reason", json_string(o->reason)) == 0;
+    if (ok)
+        req->body = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    return req->body != NULL ? REGCTL_EXIT_OK : out_of_memory(err);
+}
+
+/* deregister, heartbeat, maintenance, list, watch, health and help. */
 static int parse_other(const struct command *cmd, int argc, char **argv,
                        struct commands_request *req, FILE *out, FILE *err)
 {
-    static const int min[] = {[COMMANDS_NONE] = 0,
-                              [COMMANDS_DEREGISTER] = 2,
-                              [COMMANDS_HEARTBEAT] = 2,
-                              [COMMANDS_LIST] = 0,
-                              [COMMANDS_HEALTH] = 0};
-    static const int max[] = {[COMMANDS_NONE] = 1,
-                              [COMMANDS_DEREGISTER] = 2,
-                              [COMMANDS_HEARTBEAT] = 2,
-                              [COMMANDS_LIST] = 1,
-                              [COMMANDS_HEALTH] = 0};
+    static const int min[] = {
+        [COMMANDS_NONE] = 0, [COMMANDS_DEREGISTER] = 2, [COMMANDS_HEARTBEAT] = 2,
+        [COMMANDS_LIST] = 0, [COMMANDS_HEALTH] = 0,     [COMMANDS_MAINTENANCE] = 3,
+        [COMMANDS_WATCH] = 1};
+    static const int max[] = {
+        [COMMANDS_NONE] = 1, [COMMANDS_DEREGISTER] = 2, [COMMANDS_HEARTBEAT] = 2,
+        [COMMANDS_LIST] = 1, [COMMANDS_HEALTH] = 0,     [COMMANDS_MAINTENANCE] = 3,
+        [COMMANDS_WATCH] = 1};
+    struct cmd_opts o = {0};
     char **args = NULL;
     int n = 0;
     bool helped = false;
-    int rc = parse_plain(cmd, argc, argv, min[cmd->kind], max[cmd->kind], req, &args, &n, &helped,
-                         out, err);
+    int rc = parse_plain(cmd, argc, argv, min[cmd->kind], max[cmd->kind], req, &o, &args, &n,
+                         &helped, out, err);
     if (rc != REGCTL_EXIT_OK || helped)
         return rc;
     switch (cmd->kind) {
@@ -576,16 +875,26 @@ static int parse_other(const struct command *cmd, int argc, char **argv,
         return commands_print_help(n == 1 ? args[0] : NULL, out, err);
     case COMMANDS_DEREGISTER:
     case COMMANDS_HEARTBEAT:
+    case COMMANDS_MAINTENANCE:
         if ((rc = check_label("service name", args[0], cmd->name, err)) != REGCTL_EXIT_OK ||
             (rc = check_label("instance id", args[1], cmd->name, err)) != REGCTL_EXIT_OK)
             return rc;
+        if (cmd->kind == COMMANDS_HEARTBEAT)
+            rc = heartbeat_body(&o, req, err);
+        else if (cmd->kind == COMMANDS_MAINTENANCE)
+            rc = maintenance_body(&o, args[2], req, err);
+        if (rc != REGCTL_EXIT_OK)
+            return rc;
         rc = set_path(req, err, "/v1/services/%s/instances/%s%s", args[0], args[1],
-                      cmd->kind == COMMANDS_HEARTBEAT ? "/heartbeat" : "");
+                      cmd->kind == COMMANDS_HEARTBEAT     ? "/heartbeat"
+                      : cmd->kind == COMMANDS_MAINTENANCE ? "/maintenance"
+                                                          : "");
         req->service = args[0];
         req->id = args[1];
-        req->method = cmd->kind == COMMANDS_HEARTBEAT ? "PUT" : "DELETE";
+        req->method = cmd->kind == COMMANDS_DEREGISTER ? "DELETE" : "PUT";
         break;
     case COMMANDS_LIST:
+    case COMMANDS_WATCH:
         if (n == 1) {
             rc = check_label("service name", args[0], cmd->name, err);
             if (rc != REGCTL_EXIT_OK)
@@ -596,6 +905,12 @@ static int parse_other(const struct command *cmd, int argc, char **argv,
             rc = set_path(req, err, "/v1/services");
         }
         req->method = "GET";
+        if (cmd->kind == COMMANDS_WATCH) {
+            req->watch_count = o.has_count ? o.count : 0;
+            req->watch_wait_ms = COMMANDS_WATCH_DEFAULT_WAIT_MS;
+            if (o.wait != NULL)
+                (void)dnsd_duration_parse(o.wait, &req->watch_wait_ms);
+        }
         break;
     default:
         rc = set_path(req, err, "/v1/health");
@@ -788,17 +1103,47 @@ static char *int_cell(const json_t *obj, const char *key)
     return cell;
 }
 
-/* Seconds left on the lease, to a tenth: "27.3s". */
+/* A span of time for a table: "27.3s" under a minute, "12m05s" under an hour, else
+ * "3h07m". */
+static char *span_text(json_int_t ms, const char *suffix)
+{
+    char *cell = NULL;
+    int n;
+    if (ms < 60000)
+        n = asprintf(&cell, "%.1fs%s", (double)(ms < 0 ? 0 : ms) / 1000.0, suffix);
+    else if (ms < 3600000)
+        n = asprintf(&cell, "%dm%02ds%s", (int)(ms / 60000), (int)(ms / 1000 % 60), suffix);
+    else
+        n = asprintf(&cell, "%" JSON_INTEGER_FORMAT "h%02dm%s", ms / 3600000,
+                     (int)(ms / 60000 % 60), suffix);
+    return n < 0 ? NULL : cell;
+}
+
+/* Time left on the lease ("27.3s"), or "expired" once it has lapsed. */
 static char *lease_cell(const json_t *obj)
 {
     const json_t *v = json_object_get(obj, "lease_remaining_ms");
-    char *cell = NULL;
     if (!json_is_integer(v))
         return strdup("-");
-    json_int_t ms = json_integer_value(v);
-    if (asprintf(&cell, "%.1fs", (double)(ms < 0 ? 0 : ms) / 1000.0) < 0)
-        return NULL;
-    return cell;
+    if (json_integer_value(v) <= 0)
+        return strdup("expired");
+    return span_text(json_integer_value(v), "");
+}
+
+/* Time since the last heartbeat (or registration): "1.2s ago". */
+static char *heartbeat_cell(const json_t *obj)
+{
+    const json_t *v = json_object_get(obj, "last_heartbeat_ms_ago");
+    if (!json_is_integer(v))
+        return strdup("-");
+    return span_text(json_integer_value(v), " ago");
+}
+
+/* The reason for the instance's health, "-" when there is none. */
+static char *reason_cell(const json_t *obj)
+{
+    const char *s = json_string_value(json_object_get(obj, "reason"));
+    return strdup(s != NULL && s[0] != '\0' ? s : "-");
 }
 
 /* An array of strings comma-joined, or an object as "k=v" comma-joined; "-" when empty. */
@@ -881,8 +1226,9 @@ done:
 static int print_instances(const struct commands_request *req, const json_t *root, FILE *out,
                            FILE *err)
 {
-    static const char *const header[] = {"ID",     "ADDRESSES", "PORT",       "PROTO", "PRIO",
-                                         "WEIGHT", "HEALTH",    "LEASE LEFT", "TAGS",  "META"};
+    static const char *const header[] = {"ID",     "ADDRESSES", "PORT",      "PROTO",
+                                         "HEALTH", "REASON",    "HEARTBEAT", "LEASE LEFT",
+                                         "TAGS",   "META",      "PRIO",      "WEIGHT"};
     const json_t *instances = json_object_get(root, "instances");
     if (!json_is_array(instances))
         return unexpected("no \"instances\" list", err);
@@ -906,10 +1252,11 @@ static int print_instances(const struct commands_request *req, const json_t *roo
         if (!table_add(&t, text_cell(inst, "id")) ||
             !table_add(&t, joined_cell(inst, "addresses")) ||
             !table_add(&t, int_cell(inst, "port")) || !table_add(&t, text_cell(inst, "proto")) ||
-            !table_add(&t, int_cell(inst, "priority")) ||
-            !table_add(&t, int_cell(inst, "weight")) || !table_add(&t, text_cell(inst, "health")) ||
-            !table_add(&t, lease_cell(inst)) || !table_add(&t, joined_cell(inst, "tags")) ||
-            !table_add(&t, joined_cell(inst, "meta")))
+            !table_add(&t, text_cell(inst, "health")) || !table_add(&t, reason_cell(inst)) ||
+            !table_add(&t, heartbeat_cell(inst)) || !table_add(&t, lease_cell(inst)) ||
+            !table_add(&t, joined_cell(inst, "tags")) ||
+            !table_add(&t, joined_cell(inst, "meta")) ||
+            !table_add(&t, int_cell(inst, "priority")) || !table_add(&t, int_cell(inst, "weight")))
             goto nomem;
     }
     table_print(&t, out);
@@ -921,9 +1268,9 @@ done:
     return rc;
 }
 
-/* "registered web/web-1 (lease 30s)" and the like, naming what dnsd echoed. */
-static int print_instance_line(const char *verb, const struct commands_request *req,
-                               const json_t *root, bool lease, FILE *out)
+/* "registered web/web-1 (lease 30s)" and the like, naming what dnsd echoed; no newline. */
+static void print_instance_head(const char *verb, const struct commands_request *req,
+                                const json_t *root, bool lease, FILE *out)
 {
     const char *service = json_string_value(json_object_get(root, "service"));
     const char *id = json_string_value(json_object_get(root, "id"));
@@ -934,6 +1281,58 @@ static int print_instance_line(const char *verb, const struct commands_request *
     put_clean(id != NULL ? id : req->id, out);
     if (lease && json_is_integer(ttl))
         fprintf(out, " (lease %" JSON_INTEGER_FORMAT "s)", json_integer_value(ttl));
+}
+
+static int print_instance_line(const char *verb, const struct commands_request *req,
+                               const json_t *root, bool lease, FILE *out)
+{
+    print_instance_head(verb, req, root, lease, out);
+    fputc('\n', out);
+    return REGCTL_EXIT_OK;
+}
+
+/* "renewed web/web-1 (lease 30s)", plus "; health warning: heartbeat: disk 90%" when the
+ * instance is not passing, so a reported status shows how dnsd took it. */
+static int print_heartbeat(const struct commands_request *req, const json_t *root, FILE *out)
+{
+    const char *health = json_string_value(json_object_get(root, "health"));
+    const char *reason = json_string_value(json_object_get(root, "reason"));
+    print_instance_head("renewed", req, root, true, out);
+    if (health != NULL && strcmp(health, "passing") != 0) {
+        fputs("; health ", out);
+        put_clean(health, out);
+        if (reason != NULL && reason[0] != '\0') {
+            fputs(": ", out);
+            put_clean(reason, out);
+        }
+    }
+    fputc('\n', out);
+    return REGCTL_EXIT_OK;
+}
+
+/* "web/web-1 maintenance on (deploy)" or "web/web-1 maintenance off", from dnsd's echo. */
+static int print_maintenance(const struct commands_request *req, const json_t *root, FILE *out)
+{
+    const char *service = json_string_value(json_object_get(root, "service"));
+    const char *id = json_string_value(json_object_get(root, "id"));
+    const json_t *m = json_object_get(root, "maintenance");
+    const json_t *enabled = json_object_get(m, "enabled");
+    const char *reason = json_string_value(json_object_get(m, "reason"));
+    bool on = json_is_boolean(enabled) ? json_is_true(enabled) : req->maintenance;
+    const char *health = json_string_value(json_object_get(root, "health"));
+    /* Without a reason of its own, the instance's reason is dnsd's default one. */
+    if ((reason == NULL || reason[0] == '\0') && health != NULL &&
+        strcmp(health, "maintenance") == 0)
+        reason = json_string_value(json_object_get(root, "reason"));
+    put_clean(service != NULL ? service : req->service, out);
+    fputc('/', out);
+    put_clean(id != NULL ? id : req->id, out);
+    fprintf(out, " maintenance %s", on ? "on" : "off");
+    if (on && reason != NULL && reason[0] != '\0') {
+        fputs(" (", out);
+        put_clean(reason, out);
+        fputc(')', out);
+    }
     fputc('\n', out);
     return REGCTL_EXIT_OK;
 }
@@ -1007,12 +1406,16 @@ int commands_print_reply(const struct commands_request *req, long status, const 
             rc = print_instance_line("registered", req, root, true, out);
             break;
         case COMMANDS_HEARTBEAT:
-            rc = print_instance_line("renewed", req, root, true, out);
+            rc = print_heartbeat(req, root, out);
+            break;
+        case COMMANDS_MAINTENANCE:
+            rc = print_maintenance(req, root, out);
             break;
         case COMMANDS_DEREGISTER:
             rc = print_instance_line("deregistered", req, root, false, out);
             break;
         case COMMANDS_LIST:
+        case COMMANDS_WATCH:
             rc = req->service != NULL ? print_instances(req, root, out, err)
                                       : print_services(root, out, err);
             break;
@@ -1021,6 +1424,96 @@ int commands_print_reply(const struct commands_request *req, long status, const 
             break;
         }
     }
+    json_decref(root);
+    return rc;
+}
+
+char *commands_watch_path(const struct commands_request *req, uint64_t index)
+{
+    char wait[32];
+    char *path = NULL;
+    dnsd_duration_format(req->watch_wait_ms, wait, sizeof(wait));
+    if (asprintf(&path, "%s?index=%" PRIu64 "&wait=%s", req->path, index, wait) < 0)
+        return NULL;
+    return path;
+}
+
+/* The health of one instance as a counter slot: 0 passing .. 3 maintenance, 4 unknown. */
+static size_t health_slot(const char *health)
+{
+    static const char *const names[] = {"passing", "warning", "critical", "maintenance"};
+    for (size_t i = 0; i < 4; i++) {
+        if (health != NULL && strcmp(health, names[i]) == 0)
+            return i;
+    }
+    return 4;
+}
+
+int commands_print_watch(const struct commands_request *req, const char *body, size_t len,
+                         uint64_t index, time_t when, FILE *out, FILE *err)
+{
+    json_error_t jerr;
+    json_t *root = json_loadb(body != NULL ? body : "", body != NULL ? len : 0, 0, &jerr);
+    const json_t *instances = json_object_get(root, "instances");
+    int rc = REGCTL_EXIT_OK;
+    if (root == NULL) {
+        fprintf(err, "regctl: dnsd replied with a body that is not JSON: %s\n", jerr.text);
+        rc = REGCTL_EXIT_REFUSED;
+        goto done;
+    }
+    if (!json_is_array(instances)) {
+        rc = unexpected("no \"instances\" list", err);
+        goto done;
+    }
+    if (req->json) {
+        char *text = json_dumps(root, JSON_COMPACT);
+        if (text == NULL) {
+            rc = out_of_memory(err);
+            goto done;
+        }
+        fprintf(out, "%s\n", text);
+        free(text);
+        goto done;
+    }
+    unsigned long counts[5] = {0};
+    size_t i;
+    const json_t *inst;
+    json_array_foreach(instances, i, inst)
+    {
+        counts[health_slot(json_string_value(json_object_get(inst, "health")))]++;
+    }
+    char stamp[32];
+    struct tm tm;
+    if (gmtime_r(&when, &tm) == NULL ||
+        strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(stamp, sizeof(stamp), "%lld", (long long)when);
+    const char *service = json_string_value(json_object_get(root, "service"));
+    fprintf(out, "%s ", stamp);
+    put_clean(service != NULL ? service : req->service, out);
+    fprintf(out, " index %" PRIu64 ": %lu passing, %lu warning, %lu critical, %lu maintenance",
+            index, counts[0], counts[1], counts[2], counts[3]);
+    if (counts[4] > 0)
+        fprintf(out, ", %lu unknown", counts[4]);
+    fputc('\n', out);
+    json_array_foreach(instances, i, inst)
+    {
+        const char *health = json_string_value(json_object_get(inst, "health"));
+        const char *id = json_string_value(json_object_get(inst, "id"));
+        const char *reason = json_string_value(json_object_get(inst, "reason"));
+        if (health_slot(health) == 0)
+            continue;
+        fputs("  ", out);
+        put_clean(id != NULL ? id : "?", out);
+        fputc(' ', out);
+        put_clean(health != NULL ? health : "unknown", out);
+        if (reason != NULL && reason[0] != '\0') {
+            fputs(": ", out);
+            put_clean(reason, out);
+        }
+        fputc('\n', out);
+    }
+done:
+    fflush(out);
     json_decref(root);
     return rc;
 }

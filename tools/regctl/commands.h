@@ -7,9 +7,13 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <time.h>
 
 #define COMMANDS_DEFAULT_TIMEOUT_MS 10000L
+#define COMMANDS_WATCH_DEFAULT_WAIT_MS (5ULL * 60 * 1000) /* dnsd's own default */
+#define COMMANDS_WATCH_MAX_WAIT_MS (10ULL * 60 * 1000)    /* the most dnsd accepts */
 
 /* regctl's exit statuses. */
 enum regctl_exit {
@@ -26,19 +30,25 @@ enum commands_kind {
     COMMANDS_HEARTBEAT,
     COMMANDS_LIST,
     COMMANDS_HEALTH,
+    COMMANDS_MAINTENANCE,
+    COMMANDS_WATCH,
 };
 
 /* A parsed command line: what to send, where, and how to show the reply. */
 struct commands_request {
     enum commands_kind kind;
-    const char *api;     /* borrowed from argv; the --api value, or NULL when not given */
-    bool json;           /* --json: print the reply as JSON */
-    long timeout_ms;     /* --timeout, else COMMANDS_DEFAULT_TIMEOUT_MS */
-    const char *service; /* borrowed from argv; NULL when the command has none */
-    const char *id;      /* borrowed from argv; NULL when the command has none */
-    const char *method;  /* static: "GET", "PUT" or "DELETE"; NULL when kind is NONE */
-    char *path;          /* owned; e.g. "/v1/services/web/instances/web-1" */
-    char *body;          /* owned; compact JSON for register, else NULL */
+    const char *api;           /* borrowed from argv; the --api value, or NULL when not given */
+    bool json;                 /* --json: print the reply as JSON */
+    long timeout_ms;           /* --timeout, else COMMANDS_DEFAULT_TIMEOUT_MS */
+    const char *service;       /* borrowed from argv; NULL when the command has none */
+    const char *id;            /* borrowed from argv; NULL when the command has none */
+    const char *method;        /* static: "GET", "PUT" or "DELETE"; NULL when kind is NONE */
+    char *path;                /* owned; e.g. "/v1/services/web/instances/web-1" */
+    char *body;                /* owned; compact JSON (register, maintenance, heartbeat with
+                                  --status or --note), else NULL */
+    bool maintenance;          /* maintenance: true for on, false for off */
+    unsigned long watch_count; /* watch --count: stop after this many changes; 0 = never */
+    uint64_t watch_wait_ms;    /* watch --wait, else COMMANDS_WATCH_DEFAULT_WAIT_MS */
 };
 
 /* Parse regctl's whole command line (argv[0] is the program name) into req. Help and
@@ -68,6 +78,19 @@ int commands_print_help(const char *command, FILE *out, FILE *err);
  * JSON, or a 2xx body without the expected shape. */
 int commands_print_reply(const struct commands_request *req, long status, const char *body,
                          size_t len, FILE *out, FILE *err);
+
+/* The path of one blocking query of a watch: the service's path with "?index=I&wait=D".
+ * Returns: a string the caller frees, or NULL when out of memory. */
+char *commands_watch_path(const struct commands_request *req, uint64_t index);
+
+/* Show one state of a watched service (the body of GET /v1/services/SERVICE at index) seen
+ * at wall-clock time when: with --json the body as one compact JSON line, else the line
+ * "2026-11-26T04:10:00Z web index 42: 2 passing, 1 warning, 1 critical, 0 maintenance"
+ * followed by "  ID HEALTH: REASON" for each instance that is not passing. out is flushed.
+ * Returns: REGCTL_EXIT_OK, or REGCTL_EXIT_REFUSED (message on err) for a body that is not
+ * a JSON object with an "instances" list. */
+int commands_print_watch(const struct commands_request *req, const char *body, size_t len,
+                         uint64_t index, time_t when, FILE *out, FILE *err);
 
 /* The exit status for a failed client_request() code (see client.h).
  * Returns: REGCTL_EXIT_UNREACHABLE for DNSD_EIO, REGCTL_EXIT_USAGE for DNSD_EINVAL,

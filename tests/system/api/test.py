@@ -23,8 +23,10 @@ api_options = {
 
 INSTANCE_KEYS = {"service", "id", "addresses", "port", "proto", "priority", "weight", "tags",
                  "meta", "ttl", "health", "lease_remaining_ms", "last_heartbeat_ms_ago",
-                 "registered_ms_ago"}
-VOLATILE = ("lease_remaining_ms", "last_heartbeat_ms_ago", "registered_ms_ago")
+                 "registered_ms_ago", "reason", "status", "note", "maintenance",
+                 "deregister_after", "critical_for_ms"}
+VOLATILE = ("lease_remaining_ms", "last_heartbeat_ms_ago", "registered_ms_ago",
+            "critical_for_ms")
 
 WEB1 = "/v1/services/web/instances/web-1"
 GOOD = {"addresses": ["127.0.0.10", "2001:db8::10"], "port": 8080, "tags": ["primary"],
@@ -57,7 +59,7 @@ def test():
 
         status, doc, hdr = d.api("GET", "/v1/health")
         eq(status, 200, "health status")
-        eq(doc, {"status": "ok", "services": 0, "instances": 0}, "health when empty")
+        eq(doc, {"status": "ok", "services": 0, "instances": 0, "preserving": False}, "health when empty")
         check(hdr["_body"].endswith("\n"), "health reply ends in newline")
         contains(hdr.get("content-type", ""), "application/json", "health content type")
 
@@ -102,7 +104,7 @@ def test():
         eq((status, doc), (200, {"service": "nothing", "instances": []}), "unknown service")
 
         status, doc, _ = d.api("GET", "/v1/health")
-        eq(doc, {"status": "ok", "services": 2, "instances": 3}, "health counts")
+        eq(doc, {"status": "ok", "services": 2, "instances": 3, "preserving": False}, "health counts")
 
         status, doc, _ = d.api("PUT", WEB1 + "/heartbeat", None)
         eq(status, 200, "heartbeat")

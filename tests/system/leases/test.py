@@ -1,14 +1,16 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: BSD-2-Clause
-# leases: an instance whose lease runs out without a heartbeat disappears from DNS and from
-# regctl list; heartbeats keep one alive; an answer's TTL never outlives the lease.
+# leases: an instance whose lease runs out without a heartbeat turns critical ("lease
+# expired") and disappears from DNS; regctl list still shows it, as critical, until
+# health.deregister_after (here 1s) removes it; heartbeats keep one alive; an answer's TTL
+# never outlives the lease.
 
 import json
 import time
 
 import dns.rcode
 
-from dnsdtest import Dnsd, check, eq, main, rrs, rrsets
+from dnsdtest import Dnsd, check, contains, dnsd_config, eq, main, rrs, rrsets, wait_until
 
 D = "service.internal."
 
@@ -18,7 +20,9 @@ def rcode(r):
 
 
 def test():
-    with Dnsd() as d:
+    config = dnsd_config(health={"deregister_after": "1s"},
+                         preservation={"enabled": False})
+    with Dnsd(config=config) as d:
         d.must_regctl("register", "short", "short-1", "--addr", "127.0.0.60", "--port", "80",
                       "--ttl", "1")
         t0 = time.monotonic()
@@ -28,13 +32,24 @@ def test():
         out = d.must_regctl("list", "short")
         check("short-1" in out, "regctl list shows short-1 while leased:\n%s" % out)
 
-        time.sleep(max(0.0, 2.5 - (time.monotonic() - t0)))
+        time.sleep(max(0.0, 1.6 - (time.monotonic() - t0)))
         rd = d.dig("short." + D, "A")
-        eq(rd.rcode, "NXDOMAIN", "ttl-1 instance gone 2.5 s later without heartbeat")
+        eq(rd.rcode, "NXDOMAIN", "ttl-1 instance gone from DNS 1.6 s later without heartbeat")
         rd = d.dig("short-1.short." + D, "A")
         eq(rd.rcode, "NXDOMAIN", "instance name gone too")
+        # Lapsed but not yet removed: listed as critical for deregister_after (1 s).
         out = d.must_regctl("list", "short")
-        check("short-1" not in out, "regctl list no longer shows short-1:\n%s" % out)
+        row = [l for l in out.splitlines() if l.startswith("short-1 ")]
+        eq(len(row), 1, "regctl list still shows the lapsed short-1:\n%s" % out)
+        contains(row[0], "critical", "lapsed instance is critical")
+        contains(row[0], "lease expired", "reason")
+
+        def listed():
+            return "short-1" in d.must_regctl("list", "short")
+
+        check(wait_until(lambda: not listed(), 3.0, 0.1),
+              "regctl list no longer shows short-1 after deregister_after")
+        check(time.monotonic() - t0 >= 1.9, "not removed before lease 1 s + deregister_after 1 s")
         out = d.must_regctl("--json", "list")
         names = [svc["name"] for svc in json.loads(out)["services"]]
         check("short" not in names, "regctl --json list no longer has short: %r" % names)

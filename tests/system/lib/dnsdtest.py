@@ -6,6 +6,7 @@
 
 import json
 import os
+import queue
 import re
 import shutil
 import signal
@@ -14,6 +15,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 
@@ -562,3 +564,181 @@ def wait_until(pred, timeout, interval=0.1):
         if v or time.monotonic() >= deadline:
             return v
         time.sleep(interval)
+
+
+# ---------------------------------------------------------------------------------------
+# Health, checks and watches (issue 3)
+
+
+def dnsd_config(dns=None, health=None, preservation=None, lease=None):
+    """libconfig text setting only the given options: dns, health and lease are dicts of
+    option -> Python value (bool, int, float or str), preservation the dict for
+    health.self_preservation."""
+
+    def value(v):
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, str):
+            return '"%s"' % v
+        return repr(v)
+
+    def group(name, opts, inner="", indent=""):
+        body = "".join("%s    %s = %s;\n" % (indent, k, value(v)) for k, v in opts.items())
+        return "%s%s = {\n%s%s%s};\n" % (indent, name, body, inner, indent)
+
+    text = ""
+    if dns:
+        text += group("dns", dns)
+    if lease:
+        text += group("lease", lease)
+    if health or preservation:
+        inner = group("self_preservation", preservation, indent="    ") if preservation else ""
+        text += group("health", health or {}, inner)
+    return text
+
+
+def count_lines(text, *needles):
+    """How many lines of text contain every one of needles."""
+    return sum(1 for line in text.splitlines() if all(n in line for n in needles))
+
+
+def instance_doc(d, service, iid):
+    """The instance JSON of service/iid from GET /v1/services/SERVICE, or None."""
+    status, doc, _ = d.api("GET", "/v1/services/%s" % service)
+    check(status == 200, "GET /v1/services/%s -> %d %r" % (service, status, doc))
+    for inst in doc.get("instances", []):
+        if inst.get("id") == iid:
+            return inst
+    return None
+
+
+def a_answer(d, name, rdtype="A"):
+    """(rcode text, sorted rdata texts) of one UDP query for name (relative to DOMAIN)."""
+    r = d.query(name + "." + DOMAIN, rdtype)
+    return dns.rcode.to_text(r.rcode()), sorted(rrs(r, rdtype))
+
+
+def soa_serial(d):
+    r = d.query(DOMAIN, "SOA")
+    soa = rrs(r, "SOA")
+    check(len(soa) == 1, "one SOA at the apex: %r" % soa)
+    return int(soa[0].split()[2])
+
+
+class TcpListener:
+    """A TCP listener on 127.0.0.1 that accepts and closes connections (a health probe
+    target) until close()."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.sock.settimeout(0.1)
+        self.port = self.sock.getsockname()[1]
+        self.accepted = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except (socket.timeout, OSError):
+                continue
+            self.accepted += 1
+            conn.close()
+
+    def close(self):
+        self._stop.set()
+        self._thread.join(timeout=2)
+        self.sock.close()
+
+
+class HttpStub:
+    """A tiny HTTP server on 127.0.0.1 answering every GET with self.status (settable)."""
+
+    def __init__(self, status=200):
+        import http.server
+
+        stub = self
+        self.status = status
+        self.hits = 0
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 - http.server's naming
+                stub.hits += 1
+                body = b"status %d\n" % stub.status
+                self.send_response(stub.status)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def url(self, path="/health"):
+        return "http://127.0.0.1:%d%s" % (self.port, path)
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+        self._thread.join(timeout=2)
+
+
+class Background:
+    """A program running in the background whose stdout lines are collected as they come."""
+
+    def __init__(self, argv, env=None):
+        self.argv = argv
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     stdin=subprocess.DEVNULL, env=env)
+        self.lines = queue.Queue()
+        self.out = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self):
+        for raw in self.proc.stdout:
+            line = raw.decode("utf-8", "replace")
+            self.out.append(line)
+            self.lines.put(line)
+
+    def next_line(self, timeout):
+        """The next stdout line, or None when none came within timeout."""
+        try:
+            return self.lines.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def wait(self, timeout):
+        """Wait for exit; returns (rc, stdout, stderr), or fails the test after timeout."""
+        try:
+            rc = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise CheckFailed("%s still running after %.1f s; stdout so far %r"
+                              % (" ".join(self.argv), timeout, "".join(self.out)))
+        self._reader.join(timeout=2)
+        err = self.proc.stderr.read().decode("utf-8", "replace")
+        return rc, "".join(self.out), err
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+
+
+def regctl_background(d, *args):
+    """Start regctl against d in the background (for watch)."""
+    env = dict(os.environ)
+    env["DNSD_API"] = "unix:" + d.sock
+    return Background([REGCTL_BIN] + list(args), env=env)

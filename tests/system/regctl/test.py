@@ -26,7 +26,7 @@ def test():
         eq((rc, out), (0, "ok: 0 services, 0 instances\n"), "regctl health (stderr %r)" % err)
         rc, out, err = d.regctl("--json", "health")
         eq(rc, 0, "regctl --json health")
-        eq(json.loads(out), {"status": "ok", "services": 0, "instances": 0}, "health JSON")
+        eq(json.loads(out), {"status": "ok", "services": 0, "instances": 0, "preserving": False}, "health JSON")
 
         rc, out, err = d.regctl("list")
         eq((rc, out), (0, "no services registered\n"), "regctl list when empty")
