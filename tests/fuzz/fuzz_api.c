@@ -35,8 +35,9 @@ static const struct api_config config = {
 };
 
 struct state {
-    struct registry *reg;
-    struct answers *ans;
+    struct registry *reg;    /* owned */
+    struct answers *ans;     /* owned */
+    uint64_t service_serial; /* registry serial at the last change to a service */
 };
 
 static void check(bool ok, const char *what)
@@ -50,8 +51,10 @@ static void check(bool ok, const char *what)
 static void on_change(void *user, enum registry_change change, const char *service, const char *id)
 {
     struct state *st = user;
-    (void)change;
     (void)id;
+    if (change == REGISTRY_CHANGE_PRESERVATION)
+        return; /* registry-wide: names no service, changes no answer */
+    st->service_serial = registry_serial(st->reg);
     check(answers_update_service(st->ans, st->reg, service) == 0, "answers follow the registry");
 }
 
@@ -71,15 +74,38 @@ static void put_seed(struct registry *reg)
     check(registry_put(reg, &inst, NOW, NULL) == 0, "seed registration");
 }
 
-/* The answers publish as many services as the registry has, as of its latest change. */
-static bool answers_match(const struct state *st)
+static bool has_answerable(const struct registry_service *svc, void *user)
 {
-    return answers_service_count(st->ans) == registry_service_count(st->reg) &&
-           answers_serial(st->ans) == registry_serial(st->reg);
+    size_t *count = user;
+    for (size_t i = 0; i < registry_service_instance_count(svc); i++) {
+        enum registry_health h = registry_service_instance(svc, i)->health;
+        if (h == REGISTRY_HEALTH_PASSING || h == REGISTRY_HEALTH_WARNING) {
+            (*count)++;
+            break;
+        }
+    }
+    return true;
 }
 
-static void check_reply(const struct api_response *r)
+/* The answers publish exactly the services that have an answerable (passing or warning)
+ * instance, as of the registry's latest change to a service. */
+static bool answers_match(const struct state *st)
 {
+    size_t answerable = 0;
+    registry_foreach_service(st->reg, has_answerable, &answerable);
+    return answers_service_count(st->ans) == answerable &&
+           answers_serial(st->ans) == st->service_serial;
+}
+
+static void check_reply(const struct api_response *r, unsigned flags, uint64_t now)
+{
+    if (r->status == 0) {
+        /* A parked watch: never after its deadline, always for a named service. */
+        check(!(flags & API_FINAL), "a final call is never parked");
+        check(r->body == NULL && r->watch_service[0] != '\0', "a parked reply names its service");
+        check(r->watch_deadline_ms > now, "a parked reply has a future deadline");
+        return;
+    }
     check(r->status >= 200 && r->status <= 599, "status in 200..599");
     check(r->body && strlen(r->body) == r->body_len, "body_len is strlen(body)");
     check(r->body_len > 0 && r->body[r->body_len - 1] == '\n', "body ends in a newline");
@@ -97,8 +123,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct state st = {0};
     struct api *api = NULL;
-    st.reg = registry_new(on_change, &st);
-    st.ans = answers_new("service.internal.");
+    /* Self-preservation on, with a low bar, so that fuzzed lapses can reach it. */
+    static const struct registry_options opts = {
+        .preservation_enabled = true,
+        .preservation_threshold = 0.5,
+        .preservation_min_instances = 2,
+        .preservation_window_ms = 30000,
+        .preservation_max_ms = 60000,
+    };
+    st.reg = registry_new(&opts, on_change, &st);
+    st.ans = answers_new("service.internal.", false);
     if (!st.reg || !st.ans)
         goto out;
     api = api_new(st.reg, &config);
@@ -129,15 +163,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         memcpy(body, bstart, body_len);
         pos += body_len + (bnul != NULL);
 
-        /* The server expires leases on the loop before it serves the next request. */
-        registry_expire(st.reg, now);
+        /* The server applies due lease events on the loop before the next request. */
+        registry_advance(st.reg, now);
         struct api_response r;
         memset(&r, 0, sizeof(r));
-        int rc = api_handle(api, methods[m & 7], path, body, body_len, now, &r);
+        /* Bit 2 of the first byte says whether watch deadlines have passed. */
+        unsigned flags = size > 0 && (data[0] & 4) ? API_FINAL : 0;
+        int rc = api_handle(api, methods[m & 7], path, body, body_len, flags, now, &r);
         free(path);
         free(body);
         if (rc == 0) {
-            check_reply(&r);
+            check_reply(&r, flags, now);
             api_response_clear(&r);
         } else {
             check(rc == DNSD_ENOMEM, "api_handle fails only for memory");

@@ -89,8 +89,9 @@ static const struct seed seeds[] = {
 static void on_change(void *user, enum registry_change change, const char *service, const char *id)
 {
     (void)user;
-    (void)change;
     (void)id;
+    if (change == REGISTRY_CHANGE_PRESERVATION)
+        return; /* registry-wide, names no service */
     if (answers_update_service(ans, reg, service) != 0)
         abort();
 }
@@ -137,8 +138,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         fprintf(stderr, "fuzz_query: %s\n", err);
         abort();
     }
-    ans = answers_new(config.domain);
-    reg = registry_new(on_change, NULL);
+    ans = answers_new(config.domain, false);
+    reg = registry_new(NULL, on_change, NULL);
     ctx = query_ctx_new(&config);
     if (!ans || !reg || !ctx)
         abort();
