@@ -5,8 +5,10 @@
 Generates S services with 3 instances each, registers them into a fresh dnsd through the
 HTTP API on its Unix socket, writes the equivalent zone for NSD and Knot, and runs dnsperf
 against all three in alternating rounds. Also a churn mode (query load while instances
-change) and a registration-throughput mode. Every server listens on 127.0.0.1 only, is
-started here and stopped by PID; every loop is bounded in time. Python standard library only.
+change), a registration-throughput mode and a health mode (100,000 heartbeating instances and
+10,000 active TCP checks under query load; pipelined API clients from pipeline.py). Every
+server listens on 127.0.0.1 only, is started here and stopped by PID; every loop is bounded
+in time. Python standard library only.
 See tools/bench/README.md for usage and how to read the output.
 """
 
@@ -28,6 +30,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+import pipeline
 
 DOMAIN = "service.internal"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -307,7 +311,7 @@ class Server:
             return ""
 
 
-def start_dnsd(args, workdir, cpus, tag="dnsd"):
+def start_dnsd(args, workdir, cpus, tag="dnsd", log_level="warn"):
     d = os.path.join(workdir, tag)
     os.makedirs(os.path.join(d, "zones"), exist_ok=True)
     port = free_port()
@@ -315,9 +319,9 @@ def start_dnsd(args, workdir, cpus, tag="dnsd"):
     conf = os.path.join(d, "dnsd.conf")
     with open(conf, "w") as f:
         f.write('zones_dir = "%s";\nlisten = [ "127.0.0.1:%d" ];\napi = [ "unix:%s" ];\n'
-                'log_level = "warn";\napi_options = { max_connections = 1024; };\n'
+                'log_level = "%s";\napi_options = { max_connections = 1024; };\n'
                 'lease = { default = 30; min = 1; max = %d; };\n'
-                % (os.path.join(d, "zones"), port, sock, LEASE_S))
+                % (os.path.join(d, "zones"), port, sock, log_level, LEASE_S))
     srv = Server(tag, [args.dnsd, "-c", conf], port, workdir, cpus)
     srv.api_path = sock
     deadline = time.monotonic() + 10
@@ -648,6 +652,45 @@ def _churn_worker(api_path, services, rate, duration, seed, live, start_evt, out
     api.close()
 
 
+def _churn_pipe_worker(api_path, services, rate, duration, seed, live, start_evt, out_q,
+                       batch, sockets, ready_q):
+    """_churn_worker's cycle, pipelined (pipeline.py): the same register / heartbeat /
+    deregister sequence, written `batch` requests per send() on `sockets` connections.
+    `live` must exceed the requests in flight (batch x sockets), or a heartbeat could overtake
+    the registration it renews on another connection."""
+    rnd = random.Random(seed)
+    svc = {}
+
+    def where(a):
+        if a not in svc:
+            svc[a] = service_name(rnd.randrange(services))
+        return svc[a]
+
+    def name(a):
+        return put_url(where(a), "c%d-%d" % (seed, a))
+
+    first = [pipeline.request("PUT", name(a), instance_body(instance_addr(a)))
+             for a in range(live)]
+    seq = []
+    for n in range(int(math.ceil(rate * duration)) + 1):
+        kind, a = n % 3, n // 3 + live
+        if kind == 0:
+            seq.append(pipeline.request("PUT", name(a), instance_body(instance_addr(a))))
+        elif kind == 1:
+            seq.append(pipeline.request("PUT", name(a - live // 2) + "/heartbeat"))
+        else:
+            seq.append(pipeline.request("DELETE", name(a - live)))
+    pipeline.paced_loop(api_path, pipeline.batches(first, batch), (200, 201), 1, 0, False, None,
+                        time.monotonic() + 60, None, 0)
+    blobs = pipeline.batches(seq, batch)
+    del seq
+    ready_q.put(seed)
+    start_evt.wait(60)
+    ok, bad, secs, _, _ = pipeline.paced_loop(api_path, blobs, (200, 201), sockets, rate, False,
+                                              None, time.monotonic() + duration, None, 0)
+    out_q.put((ok + bad, bad, secs))
+
+
 def visibility(api_path, port, services, samples, budget_s, tag):
     """Registration reply -> first UDP answer that shows it, polled every ~1 ms."""
     api = Api(api_path)
@@ -720,16 +763,28 @@ def mode_churn(args, workdir, server_cpus, client_cpus, servers):
                     os.path.join(workdir, "dnsperf-quiet-r%d.txt" % rnd), client_cpus)
         quiet.append(r)
         print_run("quiet", rnd, r)
-        nproc = min(16, max(1, int(math.ceil(args.churn / 1000.0))))
-        start_evt, out_q = ctx.Event(), ctx.Queue()
-        procs = [ctx.Process(target=_churn_worker,
-                             args=(srv.api_path, args.services, args.churn / nproc,
-                                   args.duration + 1, rnd * 100 + k, 300, start_evt, out_q),
-                             daemon=True) for k in range(nproc)]
+        start_evt, out_q, ready_q = ctx.Event(), ctx.Queue(), ctx.Queue()
+        if args.churn_pipelined:
+            nproc = args.hb_procs
+            live = max(300, 8 * args.batch * args.hb_sockets)
+            procs = [ctx.Process(target=_churn_pipe_worker,
+                                 args=(srv.api_path, args.services, args.churn / nproc,
+                                       args.duration + 1, rnd * 100 + k, live, start_evt, out_q,
+                                       args.batch, args.hb_sockets, ready_q),
+                                 daemon=True) for k in range(nproc)]
+        else:
+            nproc = min(16, max(1, int(math.ceil(args.churn / 1000.0))))
+            procs = [ctx.Process(target=_churn_worker,
+                                 args=(srv.api_path, args.services, args.churn / nproc,
+                                       args.duration + 1, rnd * 100 + k, 300, start_evt, out_q),
+                                 daemon=True) for k in range(nproc)]
         for p in procs:
             p.start()
             if client_cpus:
                 os.sched_setaffinity(p.pid, {int(c) for c in client_cpus.split(",")})
+        if args.churn_pipelined:
+            for _ in procs:  # each has built its requests and registered its first instances
+                ready_q.get(timeout=120)
         time.sleep(0.3)
         start_evt.set()
         time.sleep(0.5)
@@ -802,6 +857,369 @@ def mode_registrations(args, workdir, server_cpus, client_cpus, servers):
 
 
 # ---------------------------------------------------------------------------------------------
+# Health mode: heartbeats for N instances every 10 s plus C active TCP checks, under dnsperf
+
+HEALTH_TTL_S = 30
+HEALTH_PERIOD_S = 10.0
+
+
+def _pin(pid, cpus):
+    if cpus:
+        os.sched_setaffinity(pid, {int(c) for c in cpus.split(",")})
+
+
+LISTENER_SECONDS = 7200
+
+
+def _tcp_listener(lsock, accepts, per_second, t_base, stop_evt, hard_end):
+    """The target of every TCP check: accept and close at once, count the connections, in
+    total and per second since t_base (monotonic) for the peak rate."""
+    lsock.settimeout(0.2)
+    n = 0
+    while not stop_evt.is_set() and time.monotonic() < hard_end:
+        try:
+            c, _ = lsock.accept()
+        except socket.timeout:
+            continue
+        except OSError:
+            break
+        c.close()
+        n += 1
+        accepts.value = n
+        sec = int(time.monotonic() - t_base)
+        if 0 <= sec < LISTENER_SECONDS:
+            per_second[sec] += 1
+    lsock.close()
+
+
+def peak_per_second(per_second, t_base, t0, t1):
+    """Highest count in one whole second of [t0, t1) (monotonic times)."""
+    a, b = int(math.ceil(t0 - t_base)), min(LISTENER_SECONDS, int(t1 - t_base))
+    return max((per_second[k] for k in range(a, b)), default=0)
+
+
+def _pipe_worker(api_path, reqs, ok_codes, batch, sockets, rate, cycle, stop_evt, hard_end,
+                 counters, slot, start_evt, out_q):
+    blobs = pipeline.batches(reqs, batch)
+    del reqs
+    if start_evt is not None:
+        start_evt.wait(60)
+    ok, bad, secs, err, rtts = pipeline.paced_loop(api_path, blobs, ok_codes, sockets, rate,
+                                                   cycle, stop_evt, hard_end, counters, slot)
+    out_q.put((slot, ok, bad, secs, err, pct(rtts, 50), pct(rtts, 99),
+               max(rtts) if rtts else None))
+
+
+def _run_pipe_workers(ctx, api_path, per_proc_reqs, ok_codes, args, rate_total, cycle,
+                      stop_evt, hard_end, counters, cpus):
+    nproc = len(per_proc_reqs)
+    start_evt, out_q = ctx.Event(), ctx.Queue()
+    procs = []
+    for k, reqs in enumerate(per_proc_reqs):
+        p = ctx.Process(target=_pipe_worker,
+                        args=(api_path, reqs, ok_codes, args.batch, args.hb_sockets,
+                              rate_total / nproc if rate_total else 0, cycle, stop_evt, hard_end,
+                              counters, k, start_evt, out_q), daemon=True)
+        p.start()
+        _pin(p.pid, cpus)
+        procs.append(p)
+    return procs, start_evt, out_q
+
+
+def _collect(procs, out_q, timeout_s):
+    res = []
+    try:
+        for _ in procs:
+            res.append(out_q.get(timeout=timeout_s))
+    finally:
+        for p in procs:
+            p.join(5)
+            if p.is_alive():
+                p.kill()
+                p.join(5)
+    return res
+
+
+def health_items(n, checked, per_service, check_port, dereg):
+    """(service, id, body) for the health instances: services hs0.. with `per_service`
+    instances each; every (n // checked)-th instance carries a TCP check on 127.0.0.1."""
+    stride = n // checked if checked else 0
+    out = []
+    for j in range(n):
+        body = {"port": 8080, "proto": "tcp", "ttl": HEALTH_TTL_S}
+        if stride and j % stride == 0 and j // stride < checked:
+            body["addresses"] = ["127.0.0.1"]
+            body["check"] = {"tcp": "127.0.0.1:%d" % check_port, "interval": "10s",
+                             "timeout": "2s"}
+        else:
+            body["addresses"] = [instance_addr(j)]
+        if dereg:
+            body["deregister_after"] = "0s"
+        out.append(("hs%d" % (j // per_service), "h%d" % j, json.dumps(body)))
+    return out
+
+
+def probe_health_api(api_path, check_port, with_check):
+    """Does this dnsd take "check" and "deregister_after"? Returns (check_ok, dereg_ok, why)."""
+    api = Api(api_path)
+    url = put_url("hprobe", "p0")
+    body = {"addresses": ["127.0.0.1"], "port": 8080, "ttl": HEALTH_TTL_S,
+            "deregister_after": "0s"}
+    if with_check:
+        body["check"] = {"tcp": "127.0.0.1:%d" % check_port, "interval": "10s", "timeout": "2s"}
+    try:
+        st, data = api.call("PUT", url, json.dumps(body))
+        if st in (200, 201):
+            return True, True, ""
+        field = json.loads(data).get("field", "") if data.startswith(b"{") else ""
+        if field == "deregister_after":
+            del body["deregister_after"]
+            st, data = api.call("PUT", url, json.dumps(body))
+            if st in (200, 201):
+                return True, False, "deregister_after refused"
+        return False, False, "HTTP %d %s" % (st, data.decode("replace").strip())
+    finally:
+        api.call("DELETE", url)
+        api.close()
+
+
+def health_sweep(api_path, services, timeout_s):
+    """GET every health service; counts by health, check status, last_run_ms_ago values."""
+    urls = ["/v1/services/hs%d" % k for k in range(services)]
+    t0 = time.monotonic()
+    answers = pipeline.fetch_all(api_path, urls, timeout_s=timeout_s)
+    out = {"seconds": time.monotonic() - t0, "instances": 0, "health": {}, "check": {},
+           "last_run": [], "never_run": 0, "http_errors": 0, "critical_samples": []}
+    for st, body in answers:
+        if st != 200:
+            out["http_errors"] += 1
+            continue
+        for inst in json.loads(body).get("instances", []):
+            out["instances"] += 1
+            h = inst.get("health", "?")
+            out["health"][h] = out["health"].get(h, 0) + 1
+            if h == "critical" and len(out["critical_samples"]) < 5:
+                out["critical_samples"].append("%s/%s: %s" % (inst.get("service"), inst.get("id"),
+                                                              inst.get("reason")))
+            chk = inst.get("check")
+            if chk:
+                cs = chk.get("status", "?")
+                out["check"][cs] = out["check"].get(cs, 0) + 1
+                if chk.get("last_run_ms_ago") is None:
+                    out["never_run"] += 1
+                else:
+                    out["last_run"].append(chk["last_run_ms_ago"])
+    return out
+
+
+def log_lines_since(path, offset, word):
+    try:
+        with open(path, errors="replace") as f:
+            f.seek(offset)
+            return [line.rstrip() for line in f if word in line]
+    except OSError:
+        return []
+
+
+def mode_health(args, workdir, server_cpus, client_cpus, servers):
+    n, c = args.instances, min(args.checked, args.instances)
+    qfile = os.path.join(workdir, "queries.txt")
+    write_queries(qfile, args.services, args.query_count, args.seed)
+    srv = start_dnsd(args, workdir, server_cpus, log_level="info")
+    servers.append(srv)
+    secs, ok, bad = register_parallel(srv.api_path, dataset(args.services), args.reg_clients)
+    log("dnsd: registered the query set, %d instances in %.2f s (%d failed)" % (ok, secs, bad))
+    if not wait_dns(srv.port, "%s.%s" % (service_name(0), DOMAIN), "A", 3, 10):
+        raise RuntimeError("dnsd not answering")
+    sanity_check(srv, args.services)
+    ctx = multiprocessing.get_context("fork")
+    hard_end = time.monotonic() + args.health_budget
+    lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(4096)
+    check_port = lsock.getsockname()[1]
+    accepts, lstop = ctx.Value("q", 0, lock=False), ctx.Event()
+    per_second, t_base = ctx.Array("q", LISTENER_SECONDS, lock=False), time.monotonic()
+    lproc = ctx.Process(target=_tcp_listener,
+                        args=(lsock, accepts, per_second, t_base, lstop, hard_end), daemon=True)
+    lproc.start()
+    _pin(lproc.pid, client_cpus)
+    lsock.close()
+    hb_stop = ctx.Event()
+    hb_procs, hb_q = [], None
+    try:
+        check_ok, dereg_ok, why = probe_health_api(srv.api_path, check_port, c > 0)
+        if not check_ok:
+            raise RuntimeError("this dnsd does not accept an active check (%s)" % why)
+        if not dereg_ok:
+            log("note: dnsd refused \"deregister_after\"; an instance that stays critical for "
+                "the default time is removed and shows up as missing")
+        quiet, load, hb_rates, hb_fail, chk_rates = [], [], [], [], []
+        for rnd in range(args.rounds):
+            r = measure(args, srv, qfile, args.duration,
+                        os.path.join(workdir, "dnsperf-quiet-r%d.txt" % rnd), client_cpus)
+            quiet.append(r)
+            print_run("quiet", rnd, r)
+            time.sleep(args.pause)
+        nsvc = (n + args.per_service - 1) // args.per_service
+        items = health_items(n, c, args.per_service, check_port, dereg_ok)
+        nproc = args.hb_procs
+        counters = ctx.Array("q", 3 * nproc, lock=False)
+        reg_reqs = [[pipeline.request("PUT", put_url(s, i), b) for s, i, b in items[k::nproc]]
+                    for k in range(nproc)]
+        hb_reqs = [[pipeline.request("PUT", put_url(s, i) + "/heartbeat")
+                    for s, i, _ in items[k::nproc]] for k in range(nproc)]
+        del items
+        procs, start_evt, out_q = _run_pipe_workers(ctx, srv.api_path, reg_reqs, (200, 201),
+                                                    args, 0, False, None, hard_end, None,
+                                                    client_cpus)
+        time.sleep(0.3)
+        c0, t0 = tree_cpu_seconds(srv.pid), time.monotonic()
+        start_evt.set()
+        res = _collect(procs, out_q, args.health_budget)
+        t1 = time.monotonic()
+        reg_ok, reg_bad = sum(x[1] for x in res), sum(x[2] for x in res)
+        log("health set: %d instances in %d services (%d with a TCP check on 127.0.0.1:%d), "
+            "ttl %d s: registered in %.2f s = %.0f/s pipelined (%d procs x %d sockets, "
+            "batch %d), dnsd cpu %.0f%%, %d failed%s"
+            % (n, nsvc, c, check_port, HEALTH_TTL_S, t1 - t0, reg_ok / (t1 - t0), nproc,
+               args.hb_sockets, args.batch, 100 * (tree_cpu_seconds(srv.pid) - c0) / (t1 - t0),
+               reg_bad, "".join("; " + x[4] for x in res if x[4])[:400]))
+        if reg_bad:
+            raise RuntimeError("health registrations failed")
+        log_off = os.path.getsize(srv.log_path)
+        target = n / HEALTH_PERIOD_S
+        hb_procs, hb_start, hb_q = _run_pipe_workers(ctx, srv.api_path, hb_reqs, (200,), args,
+                                                     target, True, hb_stop, hard_end, counters,
+                                                     client_cpus)
+        del reg_reqs, hb_reqs
+        hb_start.set()
+        hb_t0, acc0 = time.monotonic(), accepts.value
+        log("heartbeats: target %.0f/s (%d instances every %.0f s) from %d procs; settling %.0f s,"
+            " then %.0f s without queries" % (target, n, HEALTH_PERIOD_S, nproc, args.settle,
+                                              args.alone))
+        time.sleep(args.settle)
+        # dnsd's CPU for the health load alone (no queries), over one check period by default
+        i0, ic0 = time.monotonic(), tree_cpu_seconds(srv.pid)
+        ia0, ih0 = accepts.value, sum(counters[3 * k] for k in range(nproc))
+        time.sleep(args.alone)
+        i1, ic1 = time.monotonic(), tree_cpu_seconds(srv.pid)
+        idle_share = (ic1 - ic0) / (i1 - i0)
+        idle_hb = (sum(counters[3 * k] for k in range(nproc)) - ih0) / (i1 - i0)
+        log("health load alone (no queries): dnsd cpu %.1f%% over %.1f s; %.0f heartbeats/s, "
+            "listener %.0f checks/s" % (100 * idle_share, i1 - i0, idle_hb,
+                                        (accepts.value - ia0) / (i1 - i0)))
+
+        load_pids = [p.pid for p in hb_procs] + [lproc.pid]
+
+        def snap():
+            return (time.monotonic(), sum(counters[3 * k] for k in range(nproc)),
+                    sum(counters[3 * k + 1] for k in range(nproc)), accepts.value,
+                    sum(tree_cpu_seconds(pid) for pid in load_pids))
+
+        for rnd in range(args.rounds):
+            s0 = snap()
+            r = measure(args, srv, qfile, args.duration,
+                        os.path.join(workdir, "dnsperf-health-r%d.txt" % rnd), client_cpus)
+            s1 = snap()
+            dt = s1[0] - s0[0]
+            r["hb_rate"], r["hb_failed"] = (s1[1] - s0[1]) / dt, s1[2] - s0[2]
+            r["check_rate"] = (s1[3] - s0[3]) / dt
+            r["check_peak"] = peak_per_second(per_second, t_base, s0[0], s1[0])
+            r["gen_share"] = (s1[4] - s0[4]) / dt
+            load.append(r)
+            hb_rates.append(r["hb_rate"])
+            hb_fail.append(r["hb_failed"])
+            chk_rates.append(r["check_rate"])
+            print_run("health", rnd, r)
+            log("           heartbeats %.0f/s (target %.0f), %d failed; TCP checks seen by the "
+                "listener %.0f/s (target %.0f), peak %d in one second; heartbeat senders + "
+                "listener cpu %.0f%% (part of other cpu)"
+                % (r["hb_rate"], target, r["hb_failed"], r["check_rate"], c / HEALTH_PERIOD_S,
+                   r["check_peak"], 100 * r["gen_share"]))
+            time.sleep(args.pause)
+        hb_t1, acc_total = time.monotonic(), accepts.value
+        sw = health_sweep(srv.api_path, nsvc, 120)
+        hb_stop.set()
+        res = _collect(hb_procs, hb_q, 60)
+        hb_procs = []
+        hb_secs = time.monotonic() - hb_t0
+        hb_ok, hb_bad = sum(x[1] for x in res), sum(x[2] for x in res)
+        errs = [x[4] for x in res if x[4]]
+        crit_lines = log_lines_since(srv.log_path, log_off, "-> critical")
+        warn_lines = log_lines_since(srv.log_path, log_off, "-> warning")
+        up_lines = log_lines_since(srv.log_path, log_off, "critical -> passing")
+    finally:
+        hb_stop.set()
+        lstop.set()
+        for p in hb_procs + [lproc]:
+            p.join(5)
+            if p.is_alive():
+                p.kill()
+                p.join(5)
+    lr = sw["last_run"]
+    log("\ndnsd, %d query-set instances + %d health instances (%d checked); medians over %d "
+        "round(s) of %d s:" % (3 * args.services, n, c, args.rounds, args.duration))
+    log(summary_table({"quiet": quiet, "health": load}, ["quiet", "health"]))
+    ratio = med(load, "qps") / med(quiet, "qps")
+    log("health/quiet  QPS x%.2f (drop %.1f%%; target: drop <= 20%%)   QPS/core x%.2f"
+        % (ratio, 100 * (1 - ratio), med(load, "qps_core") / med(quiet, "qps_core")))
+    bq, bl = max(quiet, key=lambda r: r["qps"]), max(load, key=lambda r: r["qps"])
+    log("best rounds (least disturbed by other tenants): quiet %.0f QPS at dnsd cpu %.0f%%, "
+        "health %.0f QPS at dnsd cpu %.0f%%: x%.2f (drop %.1f%%)"
+        % (bq["qps"], 100 * bq["cpu_share"], bl["qps"], 100 * bl["cpu_share"],
+           bl["qps"] / bq["qps"], 100 * (1 - bl["qps"] / bq["qps"])))
+    # Per-query cost under load: dnsd's CPU minus the health load's own share, per query.
+    q_core_load = med(load, "qps") / max(med(load, "cpu_share") - idle_share, 1e-9)
+    log("dnsd cpu for the health load alone %.1f%% of a core: if dnsd were the limit, DNS "
+        "would keep about x%.2f of its quiet capacity (1 - %.3f); x%.2f if each query also "
+        "costs what it did under load (%.0f queries per remaining core-second vs %.0f quiet)"
+        % (100 * idle_share, 1 - idle_share, idle_share,
+           (1 - idle_share) * q_core_load / med(quiet, "qps_core"), q_core_load,
+           med(quiet, "qps_core")))
+    log("load generator (heartbeat senders + listener) cpu during dnsperf: median %.0f%% of a "
+        "core, on dnsperf's CPU" % (100 * med(load, "gen_share")))
+    log("heartbeats during dnsperf: median %.0f/s of %.0f/s target, %d failed; whole run %d ok, "
+        "%d failed over %.0f s (%.0f/s); pipelined round trip p50 %s ms p99 %s ms max %s ms%s"
+        % (statistics.median(hb_rates), target, sum(hb_fail), hb_ok, hb_bad, hb_secs,
+           hb_ok / hb_secs, _fmt(med_or_none([x[5] for x in res])),
+           _fmt(max_or_none([x[6] for x in res])), _fmt(max_or_none([x[7] for x in res])),
+           ("; first error: " + errs[0][:300]) if errs else ""))
+    log("TCP checks: median %.0f/s accepted by the listener during dnsperf (target %.0f/s), "
+        "peak %d in one second; %d since heartbeats began = %.0f/s over %.0f s; sweep: "
+        "last_run_ms_ago p50 %s max %s over %d checked instances, %d never run; check status %s"
+        % (statistics.median(chk_rates), c / HEALTH_PERIOD_S,
+           max(r["check_peak"] for r in load), acc_total - acc0, (acc_total - acc0) /
+           (hb_t1 - hb_t0), hb_t1 - hb_t0, pct(lr, 50), max(lr) if lr else None,
+           len(lr) + sw["never_run"], sw["never_run"], json.dumps(sw["check"], sort_keys=True)))
+    crit = sw["health"].get("critical", 0)
+    log("health sweep (GET of %d services in %.1f s, %d errors): %d of %d instances seen, %s; "
+        "critical: %d (want 0), missing: %d (want 0)%s"
+        % (nsvc, sw["seconds"], sw["http_errors"], sw["instances"], n,
+           json.dumps(sw["health"], sort_keys=True), crit, n - sw["instances"],
+           "".join("\n    " + x for x in sw["critical_samples"])))
+    log("dnsd log since heartbeats began: %d transitions to critical (want 0), %d to warning, "
+        "%d critical -> passing (checks coming up)%s"
+        % (len(crit_lines), len(warn_lines), len(up_lines),
+           "".join("\n    " + x[:200] for x in (crit_lines + warn_lines)[:5])))
+
+
+def _fmt(v):
+    return "n/a" if v is None else "%.1f" % v
+
+
+def med_or_none(vals):
+    vals = [v for v in vals if v is not None]
+    return statistics.median(vals) if vals else None
+
+
+def max_or_none(vals):
+    vals = [v for v in vals if v is not None]
+    return max(vals) if vals else None
+
+
+# ---------------------------------------------------------------------------------------------
 
 
 def main():
@@ -831,16 +1249,48 @@ def main():
                     help="processes loading the dataset into dnsd")
     ap.add_argument("--churn", type=int, default=0, metavar="RATE",
                     help="churn mode: changes/s (register, heartbeat, deregister) on dnsd")
+    ap.add_argument("--churn-pipelined", action="store_true",
+                    help="churn mode: send the changes pipelined (--hb-procs processes x "
+                         "--hb-sockets connections, --batch per send) instead of one "
+                         "http.client request at a time")
     ap.add_argument("--vis-samples", type=int, default=200)
     ap.add_argument("--registrations", action="store_true",
                     help="registration-throughput mode (1 and 16 clients)")
     ap.add_argument("--reg-count", type=int, default=20000)
+    ap.add_argument("--health", action="store_true",
+                    help="health mode: heartbeats and TCP checks on dnsd under dnsperf")
+    ap.add_argument("--instances", type=int, default=100000,
+                    help="health mode: instances heartbeating every 10 s (ttl 30 s)")
+    ap.add_argument("--checked", type=int, default=10000,
+                    help="health mode: how many of them carry a TCP check (every 10 s)")
+    ap.add_argument("--per-service", type=int, default=10,
+                    help="health mode: instances per health service (hs0, hs1, ...)")
+    ap.add_argument("--hb-procs", type=int, default=4,
+                    help="health mode: heartbeat/registration client processes")
+    ap.add_argument("--hb-sockets", type=int, default=4,
+                    help="health mode: pipelined Unix-socket connections per process")
+    ap.add_argument("--batch", type=int, default=100,
+                    help="health mode: requests written per send() (HTTP/1.1 pipelining)")
+    ap.add_argument("--settle", type=float,
+                    help="health mode: seconds of heartbeats before measuring (default 11; "
+                         "3 with --quick)")
+    ap.add_argument("--alone", type=float,
+                    help="health mode: seconds of measuring dnsd's CPU for the health load "
+                         "without queries, before the dnsperf runs (default 10; 3 with --quick)")
+    ap.add_argument("--health-budget", type=float, default=1800.0,
+                    help="health mode: hard limit in seconds for the client processes")
     ap.add_argument("--pause", type=float, default=1.0, help="seconds between runs")
     ap.add_argument("--workdir", help="keep configs, zone, logs and raw dnsperf output here")
     ap.add_argument("--no-pin", action="store_true", help="do not pin with taskset")
     args = ap.parse_args()
     if args.quick:
         args.rounds, args.duration = 1, 3
+        args.settle = 3.0 if args.settle is None else args.settle
+        args.alone = 3.0 if args.alone is None else args.alone
+    args.settle = 11.0 if args.settle is None else args.settle
+    args.alone = 10.0 if args.alone is None else args.alone
+    if args.health or args.churn or args.registrations:
+        args.servers = "dnsd"
     args.servers = [s.strip() for s in args.servers.split(",") if s.strip()]
     for tool in ["dnsperf", "taskset"] + (["nsd"] if "nsd" in args.servers else []) + \
             (["knotd"] if "knot" in args.servers else []):
@@ -874,7 +1324,9 @@ def main():
     signal.signal(signal.SIGTERM, on_term)
     servers = []
     try:
-        if args.registrations:
+        if args.health:
+            mode_health(args, workdir, server_cpus, client_cpus, servers)
+        elif args.registrations:
             mode_registrations(args, workdir, server_cpus, client_cpus, servers)
         elif args.churn:
             mode_churn(args, workdir, server_cpus, client_cpus, servers)
