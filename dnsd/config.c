@@ -395,7 +395,7 @@ void config_init_defaults(struct dnsd_config *cfg)
 /* "must be a duration from 0s to 168h, such as "60s"" for option o. */
 static void duration_rule(const struct opt *o, char *out, size_t len)
 {
-    char lo[32], hi[32];
+    char lo[24], hi[24]; /* a u64 of milliseconds is at most 20 digits and "ms" */
     dnsd_duration_format((uint64_t)o->min, lo, sizeof(lo));
     dnsd_duration_format((uint64_t)o->max, hi, sizeof(hi));
     snprintf(out, len, "must be a duration from %s to %s such as \"60s\"", lo, hi);
@@ -420,7 +420,7 @@ static bool is_share(double x)
 static int check_opts(const struct dnsd_config *cfg, const char *prefix, const struct opt *opts,
                       char *err, size_t err_len, char where[2][64])
 {
-    char name[256], path[64], rule[96];
+    char name[256], path[64], rule[128];
     for (const struct opt *o = opts; o->name; o++) {
         snprintf(path, sizeof(path), "%s.%s", prefix, o->name);
         if (o->kind == OPT_GROUP) {
@@ -582,7 +582,7 @@ static int load_option(struct loader *ld, const config_setting_t *s, const char 
     const char *text = "";
     int rc;
     char *field = (char *)cfg + o->offset;
-    char rule[96];
+    char rule[128];
 
     switch (o->kind) {
     case OPT_GROUP:
