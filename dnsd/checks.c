@@ -52,6 +52,7 @@ struct entry {
     uv_timer_t timer;
     enum checks_kind kind;
     uint32_t interval_ms, timeout_ms;
+    bool phase_spread; /* the one tick that moves this instance to a random phase is done */
     struct sockaddr_storage addr;
     char label[CHECKS_TCP_LABEL_LEN]; /* "192.0.2.1:80", for messages */
     char *url;                        /* owned; HTTP only */
@@ -593,9 +594,15 @@ static void probe_cancel(struct entry *e)
     }
 }
 
-/* The next tick: interval +/- up to 10%. */
+/* The next tick: interval +/- up to 10%. First probes all fall within a second of
+ * registration, so the tick after the first one lands anywhere in [interval/2, 3*interval/2):
+ * instances registered together then spread over the whole interval, with the same mean. */
 static uint64_t next_delay(struct entry *e)
 {
+    if (!e->phase_spread) {
+        e->phase_spread = true;
+        return e->interval_ms / 2 + rnd_below(e->c, e->interval_ms);
+    }
     uint64_t spread = e->interval_ms / 10;
     return e->interval_ms - spread + rnd_below(e->c, 2 * spread + 1);
 }

@@ -818,6 +818,37 @@ Test(checks, first_probes_are_spread)
     cr_assert_geq(buckets, 5, "first probes fall in only %zu of 10 slots", buckets);
 }
 
+/* The tick after the first probe moves each instance to a random phase of its interval, so
+ * instances registered together do not keep probing within the same second. */
+Test(checks, second_probes_spread_over_the_interval)
+{
+    struct server *srv = server_start(0, -1, 0);
+    char target[64];
+    tcp_target(target, sizeof(target), srv->port);
+    const size_t n = 40;
+    const uint64_t interval = 4000;
+    for (size_t i = 0; i < n; i++) {
+        char id[16];
+        snprintf(id, sizeof(id), "w%zu", i);
+        add_ok(id, CHECKS_TCP, target, (uint32_t)interval, 500);
+    }
+    uint64_t start = uv_now(&loop);
+    run_until_results(2 * n, 9000);
+    cr_assert_eq(n_results, 2 * n);
+    /* Phases of the second probes within the interval, in eight 500 ms slots. Without the
+     * spreading tick they stay within about two seconds of the first ones (four slots). */
+    bool slot[8] = {false};
+    size_t slots = 0;
+    for (size_t i = n; i < 2 * n; i++) {
+        size_t s = (size_t)(((results[i].at - start) % interval) / 500);
+        if (!slot[s]) {
+            slot[s] = true;
+            slots++;
+        }
+    }
+    cr_assert_geq(slots, 6, "second probes fall in only %zu of 8 phase slots", slots);
+}
+
 /* ---- cancellation ---- */
 
 static void remove_w1(struct server *srv)
