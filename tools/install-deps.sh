@@ -7,7 +7,8 @@ set -eu
 
 build="build-essential cmake pkg-config libuv1-dev libldns-dev libconfig-dev libjansson-dev
        libmicrohttpd-dev libcurl4-openssl-dev"
-test="libcriterion-dev bind9-dnsutils knot-dnsutils ldnsutils python3 python3-dnspython curl"
+test="libcriterion-dev bind9-dnsutils knot-dnsutils ldnsutils python3 python3-dnspython curl
+      groff-base"
 bench="dnsperf nsd knot"
 fuzz="clang clang-format libclang-rt-14-dev"
 
