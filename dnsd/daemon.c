@@ -314,17 +314,14 @@ static bool count_lapsed(const struct registry_service *svc, void *user)
 static void on_preservation(struct daemon *d)
 {
     uint64_t now = uv_now(d->loop);
-    uint64_t window = (uint64_t)d->cfg.lease_default_s * 1000;
-    char within[32], hold[32];
-    dnsd_duration_format(window, within, sizeof(within));
+    char hold[32];
     dnsd_duration_format(d->cfg.preservation_max_ms, hold, sizeof(hold));
     if (registry_is_preserving(d->reg)) {
-        struct lapse_count c = {.from_ms = now > window ? now - window : 0, .to_ms = now};
-        registry_foreach_service(d->reg, count_lapsed, &c);
         log_warn("health",
-                 "self-preservation ON: %zu of %zu instances lapsed within %s; holding their "
-                 "last health for up to %s",
-                 c.n, registry_instance_count(d->reg), within, hold);
+                 "self-preservation ON: %zu of %zu instances are overdue at once (no heartbeat "
+                 "for 80%% of their lease): likely a partition or a stall, not failures; holding "
+                 "their last health for up to %s",
+                 registry_overdue_count(d->reg), registry_instance_count(d->reg), hold);
     } else {
         struct lapse_count c = {.from_ms = 0, .to_ms = now};
         registry_foreach_service(d->reg, count_lapsed, &c);
@@ -476,13 +473,10 @@ int daemon_start(uv_loop_t *loop, const struct dnsd_config *cfg, struct daemon *
         goto fail;
     }
     rc = DNSD_ENOMEM;
-    /* Self-preservation counts lapses over one default lease: the period in which a
-     * healthy fleet renews every lease once. */
     struct registry_options reg_opts = {
         .preservation_enabled = cfg->preservation_enabled,
         .preservation_threshold = cfg->preservation_threshold,
         .preservation_min_instances = cfg->preservation_min_instances,
-        .preservation_window_ms = (uint64_t)cfg->lease_default_s * 1000,
         .preservation_max_ms = cfg->preservation_max_ms,
     };
     d->reg = registry_new(&reg_opts, on_registry_change, d);
@@ -541,11 +535,14 @@ int daemon_start(uv_loop_t *loop, const struct dnsd_config *cfg, struct daemon *
     }
     log_info("dns", "authoritative for %s and %zu zone(s) in all", d->cfg.domain,
              zonestore_zone_count(d->zs));
-    if (cfg->preservation_enabled)
-        log_info(
-            "health",
-            "self-preservation on: above %g of %" PRIu32 "+ instances lapsing within %" PRIu32 "s",
-            cfg->preservation_threshold, cfg->preservation_min_instances, cfg->lease_default_s);
+    if (cfg->preservation_enabled) {
+        char hold[32];
+        dnsd_duration_format(cfg->preservation_max_ms, hold, sizeof(hold));
+        log_info("health",
+                 "self-preservation armed: when more than %g of %" PRIu32
+                 "+ instances are overdue at once, lapsed ones keep their health for up to %s",
+                 cfg->preservation_threshold, cfg->preservation_min_instances, hold);
+    }
     api_set_ready(d->api, true);
     *out = d;
     return 0;

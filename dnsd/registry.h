@@ -2,7 +2,9 @@
  * The registry: service instances, their leases and health. It owns every instance it
  * holds and reports each change through one callback. No DNS, no I/O, no clock: time is
  * always the caller's now_ms. Every write goes through this interface, so a persistent or
- * replicated backend can sit behind it without touching the query path.
+ * replicated backend can sit behind it without touching the query path. Implemented by
+ * registry.c and registry_health.c (sharing the private registry_internal.h); this header
+ * is the only way in.
  * Loop: single-threaded; all calls come from the loop thread that owns the registry. */
 #pragma once
 
@@ -121,12 +123,18 @@ enum registry_change {
     REGISTRY_CHANGE_PRESERVATION, /* self-preservation entered or left; service/id NULL */
 };
 
-/* Self-preservation settings (Eureka's idea, see health-design.md). */
+/* Self-preservation settings (Eureka's idea, see health-design.md). An instance is overdue
+ * once 80% of its lease has passed since its last heartbeat (clients refresh at about 80%,
+ * so it will lapse unless it heartbeats soon). When a lease is about to lapse while more than
+ * threshold of all instances are overdue (held ones included) and at least min_instances are
+ * registered, the registry enters self-preservation before applying that lapse: it and every
+ * later lapse are held (the instances keep their last health). It leaves when the overdue
+ * share is back at or below the threshold (heartbeats resumed) or after max_ms; then every
+ * lease still lapsed turns critical at once. */
 struct registry_options {
     bool preservation_enabled;
     double preservation_threshold;     /* share of instances, e.g. 0.5 */
-    size_t preservation_min_instances; /* below this count never preserve */
-    uint64_t preservation_window_ms;   /* lapses counted over this window (lease.default) */
+    size_t preservation_min_instances; /* below this count never enter */
     uint64_t preservation_max_ms;      /* leave after this long at most */
 };
 
@@ -175,6 +183,10 @@ uint64_t registry_service_index(const struct registry *reg, const char *service)
 /* Is the registry holding lapsed leases in self-preservation right now? */
 bool registry_is_preserving(const struct registry *reg);
 
+/* Number of overdue instances (80% of the lease gone without a heartbeat, or held by
+ * self-preservation); always 0 with self-preservation off. */
+size_t registry_overdue_count(const struct registry *reg);
+
 /* Find a service by its lower-case name.
  * Returns: the service, borrowed until the next mutation, or NULL if it has no instances. */
 const struct registry_service *registry_find_service(const struct registry *reg,
@@ -196,13 +208,14 @@ const struct registry_instance *registry_service_instance(const struct registry_
 const struct registry_instance *registry_find_instance(const struct registry *reg,
                                                        const char *service, const char *id);
 
-/* Earliest moment a time-driven change is due (lease lapse, deregister_after, leaving
- * self-preservation), or UINT64_MAX. O(1). */
+/* Earliest moment a time-driven change is due (an instance turning overdue, lease lapse,
+ * deregister_after, leaving self-preservation), or UINT64_MAX. O(1). */
 uint64_t registry_next_deadline(const struct registry *reg);
 
 /* Add or replace an instance; its lease runs from now_ms for inst->ttl_s. A replacement
  * keeps registered_ms and maintenance, resets the reported status to passing without a
  * note, and keeps the check state unless the check spec changed (then pending again).
+ * Reports REGISTRY_CHANGE_PUT; then, like a heartbeat, may leave self-preservation.
  * Returns: 0, DNSD_EINVAL (see registry_validate; *field names the field), DNSD_ENOMEM.
  * Ownership: copies inst (including check.target); the caller keeps it. */
 int registry_put(struct registry *reg, const struct registry_instance *inst, uint64_t now_ms,
@@ -211,7 +224,9 @@ int registry_put(struct registry *reg, const struct registry_instance *inst, uin
 /* Heartbeat: renew the lease from now_ms and record the reported status and note.
  * status is PASSING, WARNING or CRITICAL; note may be NULL or "" for none (<=
  * REGISTRY_MAX_NOTE_LEN bytes, printable ASCII/UTF-8, no control characters). Reports
- * REGISTRY_CHANGE_HEALTH when health or reason changed, else REGISTRY_CHANGE_RENEW.
+ * REGISTRY_CHANGE_HEALTH when health or reason changed, else REGISTRY_CHANGE_RENEW; then, if
+ * that brought the overdue share to or below the threshold, leaves self-preservation (see
+ * registry_advance for what that reports).
  * Returns: 0, DNSD_ENOENT (not registered), DNSD_EINVAL (*field "status" or "note"),
  * DNSD_ENOMEM. */
 int registry_heartbeat(struct registry *reg, const char *service, const char *id,
@@ -233,15 +248,17 @@ int registry_set_maintenance(struct registry *reg, const char *service, const ch
 int registry_check_result(struct registry *reg, const char *service, const char *id,
                           enum registry_check_outcome outcome, const char *output, uint64_t now_ms);
 
-/* Deregister an instance.
+/* Deregister an instance (REGISTRY_CHANGE_REMOVE); may then leave self-preservation, at the
+ * latest now_ms the registry was given.
  * Returns: 0, DNSD_ENOENT (not registered). */
 int registry_remove(struct registry *reg, const char *service, const char *id);
 
 /* Apply every time-driven change due at or before now_ms, in time order, each at its own
- * moment (critical_since_ms is the lapse time, not now_ms). O(log n) per change. Removal
- * after deregister_after goes on during self-preservation (it never touches answerable
- * instances); leaving self-preservation reports the held instances' HEALTH changes first,
- * then REGISTRY_CHANGE_PRESERVATION, and forgets the lapses that started it.
+ * moment (critical_since_ms is the lapse time, not now_ms). O(log n) per change. At one
+ * moment: leaving after max_duration first, then instances turning overdue, then lapses,
+ * then removals. Removal after deregister_after goes on during self-preservation (it never
+ * touches answerable instances). Entering reports REGISTRY_CHANGE_PRESERVATION; leaving
+ * reports the held instances' HEALTH changes first, then REGISTRY_CHANGE_PRESERVATION.
  * Returns: the number of instances whose health changed or that were removed. */
 size_t registry_advance(struct registry *reg, uint64_t now_ms);
 

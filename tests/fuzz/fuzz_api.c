@@ -128,7 +128,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         .preservation_enabled = true,
         .preservation_threshold = 0.5,
         .preservation_min_instances = 2,
-        .preservation_window_ms = 30000,
         .preservation_max_ms = 60000,
     };
     st.reg = registry_new(&opts, on_change, &st);

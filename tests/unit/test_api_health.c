@@ -767,7 +767,6 @@ Test(api, health_reports_self_preservation)
         .preservation_enabled = true,
         .preservation_threshold = 0.5,
         .preservation_min_instances = 2,
-        .preservation_window_ms = 30000,
         .preservation_max_ms = 300000,
     };
     struct registry *preg = registry_new(&opts, NULL, NULL);

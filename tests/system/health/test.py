@@ -4,7 +4,8 @@
 # instance answers within a second, the SOA serial moves and dnsd logs it once; a heartbeat
 # brings it back; heartbeat statuses (warning answered unless only_passing, critical never);
 # deregister_after removes a critical instance; answer TTLs stay within the lease and above
-# dns.min_ttl; mass expiry enters self-preservation for at most max_duration.
+# dns.min_ttl; mass expiry (all leases overdue at once) enters self-preservation before
+# the first lapse and holds every instance for at most max_duration.
 
 import time
 
@@ -175,28 +176,38 @@ def mass_expiry():
                                        "max_duration": "2s"})
     with Dnsd(config=config) as d:
         addrs = ["127.0.0.%d" % (90 + i) for i in range(6)]
+        # One quick burst of registrations with 2 s leases, then silence (a partition as
+        # dnsd sees it): all 6 turn overdue (80% of the lease without a heartbeat) before
+        # the first of them lapses, so self-preservation starts before that first lapse.
+        t_reg = time.monotonic()
         for i, addr in enumerate(addrs):
-            d.must_regctl("register", "mass", "mass-%d" % i, "--addr", addr, "--port", "80",
-                          "--ttl", "1")
+            status, doc, _ = d.api("PUT", "/v1/services/mass/instances/mass-%d" % i,
+                                   {"addresses": [addr], "port": 80, "ttl": 2})
+            eq(status, 201, "register mass-%d: %r" % (i, doc))
+        spread = time.monotonic() - t_reg
+        check(spread < 0.35, "the 6 registrations took %.2f s: they must fit well within the "
+              "last 20%% (0.4 s) of the 2 s lease for this scenario to hold" % spread)
         _, doc, _ = d.api("GET", "/v1/health")
         eq(doc.get("preserving"), False, "not preserving before the lapse: %r" % doc)
         t0 = time.monotonic()
-        ok = wait_until(lambda: d.api("GET", "/v1/health")[1].get("preserving"), 2.5, 0.05)
-        check(ok, "GET /v1/health shows preserving: true after 6 of 6 leases lapsed")
-        check(count_lines(d.stderr_text().lower(), "preserv") >= 1,
+        ok = wait_until(lambda: d.api("GET", "/v1/health")[1].get("preserving"), 3.5, 0.05)
+        check(ok, "GET /v1/health shows preserving: true once the first of 6 overdue leases "
+              "lapsed")
+        check(count_lines(d.stderr_text(), "self-preservation ON") == 1,
               "self-preservation warning logged:\n%s" % d.stderr_text())
-        rcode, held = a_answer(d, "mass")
-        eq(rcode, "NOERROR", "mass still answered in self-preservation")
-        # The design lets lapses up to threshold * instances (3 of 6) turn critical before
-        # self-preservation starts; every later one is held and still answered.
-        check(len(held) >= 3, "at least the 3 leases past the threshold held: %r" % held)
+        # Every instance is held, the first to lapse included: none left DNS.
+        eq(a_answer(d, "mass"), ("NOERROR", sorted(addrs)),
+           "all 6 still answered in self-preservation")
+        for i in range(6):
+            doc = instance_doc(d, "mass", "mass-%d" % i)
+            eq((doc["health"], doc["reason"]), ("passing", ""), "mass-%d held: %r" % (i, doc))
         time.sleep(0.5)
-        eq(a_answer(d, "mass"), (rcode, held), "held set still answered 0.5 s later")
+        eq(a_answer(d, "mass"), ("NOERROR", sorted(addrs)), "all 6 still answered 0.5 s later")
         ok = wait_until(lambda: a_answer(d, "mass")[0] == "NXDOMAIN", 4.0, 0.05)
         took = time.monotonic() - t0
         check(ok, "after max_duration 2s the held instances turn critical and leave DNS: %r"
               % (a_answer(d, "mass"),))
-        check(took >= 1.5, "not before max_duration (%.2f s)" % took)
+        check(took >= 3.0, "not before the lapse (2 s) plus max_duration (2 s): %.2f s" % took)
         _, doc, _ = d.api("GET", "/v1/health")
         eq(doc.get("preserving"), False, "self-preservation left: %r" % doc)
         for i in range(6):
