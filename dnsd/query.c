@@ -17,6 +17,7 @@
 #include "answers.h"
 #include "dnsd/error.h"
 #include "dnsd/names.h"
+#include "render.h"
 #include "wire.h"
 #include "zonestore.h"
 
@@ -40,6 +41,10 @@ struct query_ctx {
     size_t addrs_cap;
     uint64_t rotation;                  /* grows per query: rotates multi-record registry RRsets */
     uint8_t fallback[WIRE_HEADER_SIZE]; /* a SERVFAIL header when rendering fails */
+    ldns_rdf *fast_qname;               /* owned shell (ldns_rdf_free); data is fast_name */
+    uint8_t fast_name[LDNS_MAX_DOMAINLEN + 1]; /* the hot path's question name */
+    uint8_t *fast_out;                         /* owned: WIRE_TCP_MAX bytes, the hot path's reply */
+    bool last_fast;                            /* the last answer came from the hot path */
 };
 
 /* What a name resolves to inside its zone. */
@@ -98,8 +103,10 @@ struct query_ctx *query_ctx_new(const struct query_config *cfg)
     ctx->authority = ldns_rr_list_new();
     ctx->additional = ldns_rr_list_new();
     ctx->owned = ldns_rr_list_new();
+    ctx->fast_qname = ldns_rdf_new(LDNS_RDF_TYPE_DNAME, 1, ctx->fast_name);
+    ctx->fast_out = malloc(WIRE_TCP_MAX);
     if (!ctx->domain || !ctx->out || !ctx->answer || !ctx->authority || !ctx->additional ||
-        !ctx->owned)
+        !ctx->owned || !ctx->fast_qname || !ctx->fast_out)
         goto fail;
     return ctx;
 
@@ -135,6 +142,9 @@ void query_ctx_free(struct query_ctx *ctx)
     wire_query_clear(&ctx->q);
     free(ctx->match);
     free(ctx->addrs);
+    if (ctx->fast_qname)
+        ldns_rdf_free(ctx->fast_qname);
+    free(ctx->fast_out);
     free(ctx);
 }
 
@@ -863,6 +873,373 @@ static int resolve(struct lookup *lk, const ldns_rdf *name, unsigned depth, enum
     }
 }
 
+/* ---- the hot path ---- */
+
+/* A request the hot path can take, read straight from its bytes. */
+struct fast_query {
+    const uint8_t *question; /* borrowed from the request: name, type, class */
+    size_t qname_len;        /* uncompressed, root byte included */
+    uint16_t qtype;
+    bool edns;
+    uint16_t edns_udp_size;
+    bool edns_do;
+};
+
+/* Read a plain request: QUERY, one question with an uncompressed name of class IN, empty
+ * answer and authority sections, at most one well-formed version-0 OPT as the only
+ * additional record and nothing after it. Anything else (including every malformed
+ * request) is wire.c's to judge: false. */
+static bool fast_parse(const uint8_t *req, size_t len, struct fast_query *fq)
+{
+    if (LDNS_OPCODE_WIRE(req) != LDNS_PACKET_QUERY || LDNS_QDCOUNT(req) != 1 ||
+        LDNS_ANCOUNT(req) != 0 || LDNS_NSCOUNT(req) != 0 || LDNS_ARCOUNT(req) > 1)
+        return false;
+    size_t pos = WIRE_HEADER_SIZE;
+    while (pos < len && req[pos] != 0) {
+        if (req[pos] > LDNS_MAX_LABELLEN)
+            return false; /* a pointer or an extended label type */
+        pos += 1 + (size_t)req[pos];
+    }
+    if (pos >= len || pos + 1 - WIRE_HEADER_SIZE > LDNS_MAX_DOMAINLEN || len - pos - 1 < 4)
+        return false;
+    fq->question = req + WIRE_HEADER_SIZE;
+    fq->qname_len = pos + 1 - WIRE_HEADER_SIZE;
+    fq->qtype = ldns_read_uint16(req + pos + 1);
+    if (ldns_read_uint16(req + pos + 3) != LDNS_RR_CLASS_IN)
+        return false;
+    pos += 5;
+    fq->edns = false;
+    fq->edns_udp_size = 0;
+    fq->edns_do = false;
+    if (LDNS_ARCOUNT(req) == 1) {
+        /* RFC 6891 §6.1.2: root owner, TYPE 41, CLASS = payload size, TTL = extended
+         * RCODE, VERSION, DO and Z, then RDLENGTH and options filling it exactly. */
+        if (len - pos < WIRE_OPT_SIZE || req[pos] != 0 ||
+            ldns_read_uint16(req + pos + 1) != LDNS_RR_TYPE_OPT || req[pos + 6] != 0)
+            return false;
+        fq->edns = true;
+        fq->edns_udp_size = ldns_read_uint16(req + pos + 3);
+        fq->edns_do = (req[pos + 7] & 0x80U) != 0;
+        size_t rdlen = ldns_read_uint16(req + pos + 9);
+        pos += WIRE_OPT_SIZE;
+        if (len - pos != rdlen)
+            return false;
+        size_t off = 0;
+        while (rdlen - off >= 4) {
+            size_t opt_len = ldns_read_uint16(req + pos + off + 2);
+            if (rdlen - off - 4 < opt_len)
+                return false;
+            off += 4 + opt_len;
+        }
+        if (off != rdlen)
+            return false;
+        pos += rdlen;
+    }
+    return pos == len;
+}
+
+/* INSTANCE.SERVICE.D in wire form into out; returns its length. */
+static size_t fast_target(const struct query_ctx *ctx, const char *service,
+                          const struct answers_instance *inst, uint8_t out[LDNS_MAX_DOMAINLEN])
+{
+    const char *id = answers_instance_id(inst);
+    size_t id_len = strlen(id), svc_len = strlen(service);
+    size_t n = 0;
+    out[n++] = (uint8_t)id_len;
+    memcpy(out + n, id, id_len);
+    n += id_len;
+    out[n++] = (uint8_t)svc_len;
+    memcpy(out + n, service, svc_len);
+    n += svc_len;
+    memcpy(out + n, ldns_rdf_data(ctx->domain), ldns_rdf_size(ctx->domain));
+    return n + ldns_rdf_size(ctx->domain);
+}
+
+/* The A or AAAA RRset of the matched instances, as answer_addresses builds it; returns the
+ * number of records written. */
+static size_t fast_addresses(struct lookup *lk, size_t n_match, ldns_rr_type type,
+                             struct render *rw, const uint8_t *owner)
+{
+    struct query_ctx *ctx = lk->ctx;
+    int family = family_of(type);
+    uint32_t ttl = UINT32_MAX;
+    size_t n_addrs = 0;
+    for (size_t i = 0; i < n_match; i++) {
+        const struct answers_instance *inst = ctx->match[i];
+        bool contributes = false;
+        for (size_t a = 0; a < answers_instance_addr_count(inst); a++) {
+            const struct registry_addr *addr = answers_instance_addr(inst, a);
+            if (addr->family == family) {
+                ctx->addrs[n_addrs++] = addr;
+                contributes = true;
+            }
+        }
+        if (contributes && lease_ttl(lk, inst) < ttl)
+            ttl = lease_ttl(lk, inst);
+    }
+    if (n_addrs > 1)
+        qsort(ctx->addrs, n_addrs, sizeof(*ctx->addrs), compare_addrs);
+    size_t n_unique = 0;
+    for (size_t i = 0; i < n_addrs; i++) {
+        if (i == 0 || compare_addrs(&ctx->addrs[n_unique - 1], &ctx->addrs[i]) != 0)
+            ctx->addrs[n_unique++] = ctx->addrs[i];
+    }
+    size_t k = n_unique > 1 ? (size_t)(ctx->rotation % n_unique) : 0;
+    size_t size = family == AF_INET ? 4 : 16;
+    for (size_t i = 0; i < n_unique; i++) {
+        size_t start = render_rr_begin(rw, owner, (uint16_t)type, ttl);
+        render_bytes(rw, ctx->addrs[(i + k) % n_unique]->bytes, size);
+        render_rr_end(rw, start);
+    }
+    return n_unique;
+}
+
+/* inst's addresses of one family at owner (an additional RRset). */
+static size_t fast_instance_addresses(struct lookup *lk, const struct answers_instance *inst,
+                                      int family, struct render *rw, const uint8_t *owner)
+{
+    size_t n = 0;
+    uint32_t ttl = lease_ttl(lk, inst);
+    for (size_t a = 0; a < answers_instance_addr_count(inst); a++) {
+        const struct registry_addr *addr = answers_instance_addr(inst, a);
+        if (addr->family != family)
+            continue;
+        bool v4 = family == AF_INET;
+        size_t start = render_rr_begin(rw, owner, v4 ? LDNS_RR_TYPE_A : LDNS_RR_TYPE_AAAA, ttl);
+        render_bytes(rw, addr->bytes, v4 ? 4 : 16);
+        render_rr_end(rw, start);
+        n++;
+    }
+    return n;
+}
+
+/* The SRV RRset as answer_srv builds it (rotated; targets uncompressed, RFC 2782); returns
+ * the number of records written. */
+static size_t fast_srv(struct lookup *lk, size_t n_match, const struct reg_name *rn,
+                       struct render *rw, const uint8_t *owner)
+{
+    struct query_ctx *ctx = lk->ctx;
+    uint32_t ttl = UINT32_MAX;
+    for (size_t i = 0; i < n_match; i++) {
+        if (lease_ttl(lk, ctx->match[i]) < ttl)
+            ttl = lease_ttl(lk, ctx->match[i]);
+    }
+    size_t k = n_match > 1 ? (size_t)(ctx->rotation % n_match) : 0;
+    uint8_t target[LDNS_MAX_DOMAINLEN];
+    for (size_t i = 0; i < n_match; i++) {
+        const struct answers_instance *inst = ctx->match[(i + k) % n_match];
+        size_t start = render_rr_begin(rw, owner, LDNS_RR_TYPE_SRV, ttl);
+        render_u16(rw, answers_instance_priority(inst));
+        render_u16(rw, answers_instance_weight(inst));
+        render_u16(rw, answers_instance_port(inst));
+        fast_target(ctx, rn->service, inst, target);
+        render_name(rw, target, false);
+        render_rr_end(rw, start);
+    }
+    return n_match;
+}
+
+/* Additional section for an SRV answer: each target's A then AAAA RRset in answer order,
+ * whole RRsets while they fit in room (RFC 2181 §9: the rest is dropped without TC).
+ * Returns the number of records kept. */
+static size_t fast_srv_additional(struct lookup *lk, size_t n_match, const struct reg_name *rn,
+                                  struct render *rw, size_t room)
+{
+    struct query_ctx *ctx = lk->ctx;
+    size_t k = n_match > 1 ? (size_t)(ctx->rotation % n_match) : 0;
+    size_t kept = 0;
+    uint8_t target[LDNS_MAX_DOMAINLEN];
+    for (size_t i = 0; i < n_match; i++) {
+        const struct answers_instance *inst = ctx->match[(i + k) % n_match];
+        fast_target(ctx, rn->service, inst, target);
+        for (int pass = 0; pass < 2; pass++) {
+            size_t set_start = rw->len;
+            size_t n =
+                fast_instance_addresses(lk, inst, pass == 0 ? AF_INET : AF_INET6, rw, target);
+            if (rw->len > room) {
+                render_cut(rw, set_start);
+                return kept;
+            }
+            kept += n;
+        }
+    }
+    return kept;
+}
+
+/* The instance's TXT record, as answer_txt builds it. */
+static size_t fast_txt(struct lookup *lk, struct render *rw, const uint8_t *owner)
+{
+    const struct answers_instance *inst = lk->ctx->match[0];
+    size_t start = render_rr_begin(rw, owner, LDNS_RR_TYPE_TXT, lease_ttl(lk, inst));
+    for (size_t i = 0; i < answers_instance_txt_count(inst); i++) {
+        const char *text = answers_instance_txt(inst, i);
+        size_t len = strlen(text);
+        if (len > REGISTRY_MAX_TXT_LEN)
+            len = REGISTRY_MAX_TXT_LEN;
+        render_u8(rw, (uint8_t)len);
+        render_bytes(rw, text, len);
+    }
+    render_rr_end(rw, start);
+    return 1;
+}
+
+/* The RRset of type at a registry name (0 records: none), as answer_reg_type chooses it. */
+static size_t fast_reg_type(struct lookup *lk, const struct reg_name *rn, size_t n_match,
+                            ldns_rr_type type, struct render *rw, const uint8_t *owner)
+{
+    if (!reg_has_type(rn->kind, type))
+        return 0;
+    switch (type) {
+    case LDNS_RR_TYPE_A:
+    case LDNS_RR_TYPE_AAAA:
+        return fast_addresses(lk, n_match, type, rw, owner);
+    case LDNS_RR_TYPE_SRV:
+        return fast_srv(lk, n_match, rn, rw, owner);
+    case LDNS_RR_TYPE_TXT:
+        return fast_txt(lk, rw, owner);
+    default:
+        return 0;
+    }
+}
+
+/* The service zone's SOA for a negative answer, as zone_soa(negative) makes it. */
+static void fast_soa(const struct lookup *lk, struct render *rw)
+{
+    const ldns_rr *soa = zonestore_zone_soa(lk->zone);
+    uint32_t minimum = ldns_rdf2native_int32(ldns_rr_rdf(soa, 6));
+    uint32_t ttl = minimum < ldns_rr_ttl(soa) ? minimum : ldns_rr_ttl(soa);
+    size_t start = render_rr_begin(rw, ldns_rdf_data(ldns_rr_owner(soa)), LDNS_RR_TYPE_SOA, ttl);
+    render_name(rw, ldns_rdf_data(ldns_rr_rdf(soa, 0)), true);
+    render_name(rw, ldns_rdf_data(ldns_rr_rdf(soa, 1)), true);
+    render_u32(rw, ldns_rdf2native_int32(ldns_rr_rdf(soa, 2)) + (uint32_t)answers_serial(lk->ans));
+    for (size_t i = 3; i < 7; i++)
+        render_u32(rw, ldns_rdf2native_int32(ldns_rr_rdf(soa, i)));
+    render_rr_end(rw, start);
+}
+
+/* Is the zone's SOA one the hot path can copy (class IN, the usual seven fields)? */
+static bool soa_is_plain(const ldns_rr *soa)
+{
+    return ldns_rr_get_class(soa) == LDNS_RR_CLASS_IN && ldns_rr_rd_count(soa) == 7 &&
+           ldns_rdf_get_type(ldns_rr_rdf(soa, 0)) == LDNS_RDF_TYPE_DNAME &&
+           ldns_rdf_get_type(ldns_rr_rdf(soa, 1)) == LDNS_RDF_TYPE_DNAME;
+}
+
+/* Answer a plain question for a name of the service domain that no static record, empty
+ * non-terminal, wildcard or cut covers: the same reply as decide() and wire_render() would
+ * make, written directly into ctx->fast_out. Returns false (nothing sent) for anything else,
+ * which then takes the full path. */
+static bool fast_answer(struct query_ctx *ctx, const struct zonestore *zs,
+                        const struct answers *ans, const uint8_t *req, size_t req_len,
+                        enum query_transport transport, uint64_t now_ms, const uint8_t **resp,
+                        size_t *resp_len)
+{
+    static const ldns_rr_type any_order[] = {LDNS_RR_TYPE_A, LDNS_RR_TYPE_AAAA, LDNS_RR_TYPE_SRV,
+                                             LDNS_RR_TYPE_TXT};
+    struct fast_query fq;
+    if (ctx->cfg.full_path_only || !zs || !ans || !fast_parse(req, req_len, &fq))
+        return false;
+    if (fq.qtype != LDNS_RR_TYPE_A && fq.qtype != LDNS_RR_TYPE_AAAA &&
+        fq.qtype != LDNS_RR_TYPE_SRV && fq.qtype != LDNS_RR_TYPE_TXT &&
+        fq.qtype != LDNS_RR_TYPE_ANY)
+        return false;
+    memcpy(ctx->fast_name, fq.question, fq.qname_len);
+    ldns_rdf_set_size(ctx->fast_qname, fq.qname_len);
+    const struct zonestore_zone *zone = zonestore_find_zone(zs, ctx->fast_qname);
+    if (!zone || ldns_dname_compare(zonestore_zone_origin(zone), ctx->domain) != 0 ||
+        !soa_is_plain(zonestore_zone_soa(zone)))
+        return false;
+    struct zonestore_match m;
+    zonestore_lookup(zone, ctx->fast_qname, &m);
+    if (m.kind != ZONESTORE_NXDOMAIN)
+        return false;
+    struct lookup lk = {
+        .ctx = ctx,
+        .zone = zone,
+        .ans = ans,
+        .service_zone = true,
+        .qtype = fq.qtype,
+        .now_ms = now_ms,
+    };
+    struct reg_name rn;
+    size_t n_match;
+    bool exists;
+    if (reg_lookup(&lk, ctx->fast_qname, &rn, &n_match, &exists) != 0 ||
+        reserve_addrs(ctx, n_match * REGISTRY_MAX_ADDRS) != 0)
+        return false;
+
+    size_t limit = transport == QUERY_TCP
+                       ? WIRE_TCP_MAX
+                       : wire_udp_limit(fq.edns, fq.edns_udp_size, ctx->cfg.udp_max_size);
+    size_t opt_len = fq.edns ? WIRE_OPT_SIZE : 0;
+    struct render rw;
+    render_init(&rw, ctx->fast_out, WIRE_TCP_MAX);
+    render_question(&rw, fq.question, fq.qname_len);
+    size_t base = rw.len;
+    if (limit < opt_len || base > limit - opt_len)
+        return false;
+    size_t room = limit - opt_len;
+
+    const uint8_t *owner = fq.question; /* compresses to the question at offset 12 */
+    size_t an = 0, ns = 0, ar = 0;
+    ldns_rr_type found_type = 0;
+    if (exists) {
+        if (fq.qtype == LDNS_RR_TYPE_ANY) {
+            /* RFC 8482 §4.2: one RRset that exists at the name. */
+            for (size_t i = 0; i < sizeof(any_order) / sizeof(any_order[0]) && an == 0; i++) {
+                an = fast_reg_type(&lk, &rn, n_match, any_order[i], &rw, owner);
+                found_type = any_order[i];
+            }
+        } else {
+            an = fast_reg_type(&lk, &rn, n_match, fq.qtype, &rw, owner);
+            found_type = fq.qtype;
+        }
+    }
+    uint8_t rcode = exists ? LDNS_RCODE_NOERROR : LDNS_RCODE_NXDOMAIN;
+    if (an == 0) {
+        /* RFC 2308 §3: NODATA or NXDOMAIN with the SOA in authority. */
+        fast_soa(&lk, &rw);
+        ns = 1;
+    }
+    bool tc = false;
+    if (rw.len > room) {
+        /* RFC 2181 §9: the answer does not fit: TC and no records. */
+        render_cut(&rw, base);
+        an = ns = 0;
+        tc = true;
+    } else if (an > 0 && found_type == LDNS_RR_TYPE_SRV) {
+        ar = fast_srv_additional(&lk, n_match, &rn, &rw, room);
+    }
+    if (fq.edns) {
+        /* RFC 6891 §6.1.1: our own payload size; extended RCODE 0, version 0, DO copied. */
+        render_u8(&rw, 0);
+        render_u16(&rw, LDNS_RR_TYPE_OPT);
+        render_u16(&rw, ctx->cfg.udp_max_size);
+        render_u16(&rw, 0);
+        render_u16(&rw, fq.edns_do ? 0x8000U : 0);
+        render_u16(&rw, 0);
+        ar++;
+    }
+    if (rw.overflow)
+        return false;
+    uint8_t *h = ctx->fast_out;
+    LDNS_ID_SET(h, LDNS_ID_WIRE(req));
+    LDNS_QR_SET(h);
+    LDNS_AA_SET(h);
+    if (tc)
+        LDNS_TC_SET(h);
+    if (LDNS_RD_WIRE(req))
+        LDNS_RD_SET(h);
+    LDNS_RCODE_SET(h, rcode);
+    ldns_write_uint16(h + LDNS_QDCOUNT_OFF, 1);
+    ldns_write_uint16(h + LDNS_ANCOUNT_OFF, (uint16_t)an);
+    ldns_write_uint16(h + LDNS_NSCOUNT_OFF, (uint16_t)ns);
+    ldns_write_uint16(h + LDNS_ARCOUNT_OFF, (uint16_t)ar);
+    *resp = ctx->fast_out;
+    *resp_len = rw.len;
+    return true;
+}
+
 /* ---- the request ---- */
 
 /* The reply skeleton for the parsed request: ID, opcode, RD copied; OPT when asked. */
@@ -1003,10 +1380,14 @@ int query_answer(struct query_ctx *ctx, const struct zonestore *zs, const struct
 {
     reset(ctx);
     ctx->rotation++;
+    ctx->last_fast = false;
     *resp = ldns_buffer_begin(ctx->out);
     *resp_len = 0;
     /* RFC 1035 §4.1.1: never answer a response (avoids loops) or a partial header. */
     if (req_len < WIRE_HEADER_SIZE || LDNS_QR_WIRE(req))
+        return 0;
+    ctx->last_fast = fast_answer(ctx, zs, ans, req, req_len, transport, now_ms, resp, resp_len);
+    if (ctx->last_fast)
         return 0;
 
     struct wire_reply r;
@@ -1033,4 +1414,9 @@ int query_answer(struct query_ctx *ctx, const struct zonestore *zs, const struct
     *resp = ldns_buffer_begin(ctx->out);
     *resp_len = ldns_buffer_position(ctx->out);
     return 0;
+}
+
+bool query_last_was_fast(const struct query_ctx *ctx)
+{
+    return ctx->last_fast;
 }

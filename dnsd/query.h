@@ -6,6 +6,7 @@
  * Loop: one query_ctx per DNS loop; a ctx is never shared between threads. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,6 +23,7 @@ struct query_config {
     uint32_t dns_ttl;      /* TTL cap for registry records */
     uint32_t min_ttl;      /* TTL floor for registry records (dns.min_ttl) */
     uint16_t udp_max_size; /* largest EDNS UDP payload we send (default 1232) */
+    bool full_path_only;   /* answer everything through ldns, never the hot path (tests) */
 };
 
 struct query_ctx;
@@ -34,8 +36,13 @@ void query_ctx_free(struct query_ctx *ctx);
 /* Answer the query in req. *resp points into ctx and stays valid until the next call.
  * *resp_len is 0 when nothing must be sent (a response packet, or fewer than 12 bytes).
  * Over UDP the response fits the client's size (512 without EDNS); over TCP it may be up
- * to 65535 bytes. Internal failures become SERVFAIL.
+ * to 65535 bytes. Internal failures become SERVFAIL. Plain questions for registry names are
+ * answered by a hot path that writes the reply directly (same records, same order, same
+ * compression as the ldns path); everything else goes through wire.c and ldns.
  * Returns: 0 always with *resp and *resp_len set (kept int for future error reporting). */
 int query_answer(struct query_ctx *ctx, const struct zonestore *zs, const struct answers *ans,
                  const uint8_t *req, size_t req_len, enum query_transport transport,
                  uint64_t now_ms, const uint8_t **resp, size_t *resp_len);
+
+/* Did the last query_answer on ctx take the hot path? (tests, and later metrics) */
+bool query_last_was_fast(const struct query_ctx *ctx);

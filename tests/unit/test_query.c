@@ -658,7 +658,6 @@ Test(query, lapsed_instance_held_by_self_preservation_is_served_with_min_ttl)
         .preservation_enabled = true,
         .preservation_threshold = 0.5,
         .preservation_min_instances = 4,
-        .preservation_window_ms = 30000,
         .preservation_max_ms = 300000,
     };
     registry_free(reg);
