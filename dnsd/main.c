@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: BSD-2-Clause
- * dnsd's entry point: command line, configuration, signals, the pid file, and the loop.
+ * dnsd's entry point: command line, configuration, signals, the pid file, the loop, and
+ * systemd's readiness protocol (sd_notify; a no-op when NOTIFY_SOCKET is unset).
  * Exit codes: 0 clean shutdown, 1 runtime failure (e.g. a port in use), 2 bad usage,
  * configuration or zone file. Only this file may exit. */
 #include <errno.h>
@@ -9,8 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <systemd/sd-daemon.h>
 #include <uv.h>
 
 #include "dnsd/error.h"
@@ -184,6 +187,7 @@ static void on_stop_signal(uv_signal_t *handle, int signum)
     if (sig->daemon == NULL)
         return;
     log_info("main", "%s: shutting down", strsignal(signum));
+    sd_notify(0, "STOPPING=1");
     daemon_stop(sig->daemon);
     sig->daemon = NULL;
     uv_close((uv_handle_t *)&sig->term, NULL);
@@ -196,8 +200,17 @@ static void on_hup(uv_signal_t *handle, int signum)
     struct signals *sig = handle->data;
     char err[CONFIG_ERR_LEN];
     (void)signum;
-    if (sig->daemon && daemon_reload(sig->daemon, err, sizeof(err)) != 0)
+    if (sig->daemon == NULL)
+        return;
+    /* sd_notify(3): RELOADING=1 carries the reload's start time, and READY=1 follows it
+     * whether or not the reload worked, since the previous zones are still served. */
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
+               (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000);
+    if (daemon_reload(sig->daemon, err, sizeof(err)) != 0)
         log_error("zones", "reload failed, still serving the previous zones: %s", err);
+    sd_notify(0, "READY=1");
 }
 
 /* Active checks and API watches each hold a descriptor: take every one the hard limit
@@ -281,6 +294,7 @@ int main(int argc, char **argv)
     uv_signal_start(&sig.intr, on_stop_signal, SIGINT);
     uv_signal_start(&sig.hup, on_hup, SIGHUP);
     log_info("main", "dnsd %s ready", DNSD_VERSION);
+    sd_notify(0, "READY=1");
 
     uv_run(&loop, UV_RUN_DEFAULT);
     if (cfg.pid_file[0])

@@ -6,9 +6,9 @@
 set -eu
 
 build="build-essential cmake pkg-config libuv1-dev libldns-dev libconfig-dev libjansson-dev
-       libmicrohttpd-dev libcurl4-openssl-dev"
+       libmicrohttpd-dev libcurl4-openssl-dev libsystemd-dev"
 test="libcriterion-dev bind9-dnsutils knot-dnsutils ldnsutils python3 python3-dnspython curl
-      groff-base"
+      groff-base iproute2"
 bench="dnsperf nsd knot"
 fuzz="clang clang-format libclang-rt-14-dev"
 
