@@ -20,6 +20,7 @@
 
 #include "dnsd/error.h"
 #include "dnsd/version.h"
+#include "metrics.h"
 
 #define CHECKS_FIRST_PROBE_MAX_MS 1000
 #define CHECKS_MIN_BUCKETS 64
@@ -82,7 +83,13 @@ struct checks {
     uint64_t rng;
     unsigned open_handles; /* uv handles not yet closed */
     bool stopping;
+    struct metrics_checks stats; /* reported probe results */
 };
+
+/* metrics_checks indexes results by these enums' values. */
+_Static_assert(CHECKS_TCP == 0 && CHECKS_HTTP == 1, "metrics_checks kind order");
+_Static_assert(CHECKS_PASS == 0 && CHECKS_WARN == 1 && CHECKS_FAIL == 2,
+               "metrics_checks outcome order");
 
 static void finish_stop(struct checks *c);
 
@@ -274,6 +281,7 @@ static void report(struct probe *p, enum checks_outcome outcome, const char *out
     e->probe = NULL;
     struct checks *c = e->c;
     if (!c->stopping) {
+        c->stats.results[e->kind][outcome]++;
         c->on_result(c->user, e->service, e->id, outcome, output);
     }
 }
@@ -777,6 +785,11 @@ static void finish_stop(struct checks *c)
     free(c->bucket);
     free(c);
     curl_global_cleanup();
+}
+
+const struct metrics_checks *checks_metrics(const struct checks *c)
+{
+    return &c->stats;
 }
 
 size_t checks_count(const struct checks *c)

@@ -79,6 +79,10 @@ int checks_parse_target(enum checks_kind kind, const char *target, struct checks
  * Returns: 0, DNSD_EINVAL (bad family), DNSD_ERANGE (buf too small). */
 int checks_format_target(enum checks_kind kind, const struct checks_target *t, char *buf, size_t n);
 
+/* Probe results reported so far, by kind and outcome (metrics.h).
+ * Returns: a pointer borrowed until checks_stop. */
+const struct metrics_checks *checks_metrics(const struct checks *c);
+
 /* The number of instances with a probe schedule. */
 size_t checks_count(const struct checks *c);
 

@@ -12,6 +12,7 @@
 
 #include "dnsd/error.h"
 #include "log.h"
+#include "metrics.h"
 
 #define TCP_MSG_MAX 65535
 #define TCP_BACKLOG 128
@@ -73,11 +74,31 @@ struct server {
     uint32_t max_conns;
     unsigned open_handles; /* listeners still open */
     bool stopping;
+    uint32_t n_answered;           /* picks the queries whose duration is measured */
+    struct metrics_dns stats;      /* this loop's counters */
     uint8_t recv_buf[TCP_MSG_MAX]; /* one UDP datagram at a time (single loop) */
 };
 
 static void maybe_free_server(struct server *srv);
 static void conn_close(struct tcp_conn *conn);
+
+/* Answer one query and count it. Only 1 in METRICS_DURATION_SAMPLE answers is timed: two
+ * clock reads per query would cost measurable QPS (see metrics.h). */
+static void answer(struct server *srv, const uint8_t *req, size_t len,
+                   enum query_transport transport, const uint8_t **resp, size_t *resp_len)
+{
+    bool timed = (srv->n_answered++ & (METRICS_DURATION_SAMPLE - 1)) == 0;
+    uint64_t start = timed ? uv_hrtime() : 0;
+    query_answer(srv->query, srv->zs, srv->ans, req, len, transport, uv_now(srv->loop), resp,
+                 resp_len);
+    if (*resp_len == 0)
+        return;
+    if (timed)
+        metrics_dns_duration(&srv->stats, uv_hrtime() - start);
+    struct query_outcome o = query_last_outcome(srv->query);
+    metrics_dns_count(&srv->stats, transport == QUERY_TCP ? METRICS_TCP : METRICS_UDP, o.qtype,
+                      o.rcode, o.truncated);
+}
 
 static void format_addr(const struct config_listen *l, const char *proto, char *out, size_t n)
 {
@@ -120,8 +141,7 @@ static void udp_recv(uv_udp_t *handle, ssize_t nread, const uv_buf_t *buf,
         return;
     const uint8_t *resp;
     size_t resp_len;
-    query_answer(srv->query, srv->zs, srv->ans, (const uint8_t *)buf->base, (size_t)nread,
-                 QUERY_UDP, uv_now(srv->loop), &resp, &resp_len);
+    answer(srv, (const uint8_t *)buf->base, (size_t)nread, QUERY_UDP, &resp, &resp_len);
     if (resp_len == 0)
         return;
     uv_buf_t out = uv_buf_init((char *)resp, (unsigned)resp_len);
@@ -193,6 +213,7 @@ static void conn_close(struct tcp_conn *conn)
     conn->closing = true;
     lru_unlink(conn->srv, conn);
     conn->srv->n_conns--;
+    conn->srv->stats.tcp_connections--;
     uv_close((uv_handle_t *)&conn->idle, conn_handle_closed);
     uv_close((uv_handle_t *)&conn->handle, conn_handle_closed);
 }
@@ -268,8 +289,7 @@ static void tcp_process(struct tcp_conn *conn)
             break;
         const uint8_t *resp;
         size_t resp_len;
-        query_answer(srv->query, srv->zs, srv->ans, conn->buf + off + 2, msg_len, QUERY_TCP,
-                     uv_now(srv->loop), &resp, &resp_len);
+        answer(srv, conn->buf + off + 2, msg_len, QUERY_TCP, &resp, &resp_len);
         off += 2 + msg_len;
         if (resp_len > 0)
             tcp_send_answer(conn, resp, resp_len);
@@ -345,6 +365,7 @@ static void tcp_accept(uv_stream_t *listener, int status)
     conn->open_handles = 2;
     lru_append(srv, conn);
     srv->n_conns++;
+    srv->stats.tcp_connections++;
     srv->n_conn_allocs++;
     if (uv_accept(listener, (uv_stream_t *)&conn->handle) != 0) {
         conn_close(conn);
@@ -468,6 +489,11 @@ fail:
         free(srv);
     }
     return rc;
+}
+
+const struct metrics_dns *server_metrics(const struct server *srv)
+{
+    return &srv->stats;
 }
 
 void server_set_zonestore(struct server *srv, const struct zonestore *zs)

@@ -17,6 +17,7 @@
 
 struct zonestore;
 struct answers;
+struct metrics_dns;
 
 struct server_config {
     const struct config_listen *listen; /* borrowed for the call */
@@ -34,6 +35,10 @@ struct server;
  * Ownership: zs and ans are borrowed; swap zs with server_set_zonestore. */
 int server_start(uv_loop_t *loop, const struct server_config *cfg, const struct zonestore *zs,
                  const struct answers *ans, struct server **out, char *err, size_t err_len);
+
+/* This loop's DNS counters (metrics.h), updated as queries are answered.
+ * Returns: a pointer borrowed for the server's life (until server_stop). */
+const struct metrics_dns *server_metrics(const struct server *srv);
 
 /* Serve from a new zone store from now on; the caller frees the old one after the call. */
 void server_set_zonestore(struct server *srv, const struct zonestore *zs);

@@ -20,6 +20,7 @@
 
 #include "dnsd/error.h"
 #include "dnsd/version.h"
+#include "metrics.h"
 
 #define MAX_RESULTS 256
 #define MAX_CONNS 64
@@ -833,7 +834,7 @@ Test(checks, second_probes_spread_over_the_interval)
         add_ok(id, CHECKS_TCP, target, (uint32_t)interval, 500);
     }
     uint64_t start = uv_now(&loop);
-    run_until_results(2 * n, 9000);
+    run_until_results(2 * n, 20000); /* ~7 s unloaded; generous for loaded CI machines */
     cr_assert_eq(n_results, 2 * n);
     /* Phases of the second probes within the interval, in eight 500 ms slots. Without the
      * spreading tick they stay within about two seconds of the first ones (four slots). */
@@ -966,4 +967,33 @@ Test(checks, stop_with_probes_in_flight_frees_everything)
     run_for(1200);
     cr_assert_eq(late_results, 0);
     /* teardown runs the loop until every handle has closed and checks uv_loop_close. */
+}
+
+/* ---- metrics ---- */
+
+Test(checks, tcp_results_are_counted_by_outcome)
+{
+    struct server *srv = server_start(0, -1, 0);
+    char target[64];
+    tcp_target(target, sizeof(target), srv->port);
+    add_ok("w1", CHECKS_TCP, target, 200, 100);
+    run_until_results(1, 3000);
+    server_stop(srv);
+    run_until_results(2, 3000);
+    cr_assert_eq(n_results, 2);
+    const struct metrics_checks *m = checks_metrics(chk);
+    cr_assert_eq(m->results[CHECKS_TCP][CHECKS_PASS], 1);
+    cr_assert_eq(m->results[CHECKS_TCP][CHECKS_FAIL], 1);
+    cr_assert_eq(m->results[CHECKS_TCP][CHECKS_WARN], 0);
+    cr_assert_eq(m->results[CHECKS_HTTP][CHECKS_PASS], 0);
+}
+
+Test(checks, http_results_are_counted_by_outcome)
+{
+    const struct result *r = http_once(429, 10);
+    cr_assert_eq(r->outcome, CHECKS_WARN);
+    const struct metrics_checks *m = checks_metrics(chk);
+    cr_assert_eq(m->results[CHECKS_HTTP][CHECKS_WARN], 1);
+    cr_assert_eq(m->results[CHECKS_HTTP][CHECKS_PASS] + m->results[CHECKS_HTTP][CHECKS_FAIL], 0);
+    cr_assert_eq(m->results[CHECKS_TCP][CHECKS_PASS], 0);
 }
