@@ -26,6 +26,7 @@ struct api {
     struct registry *reg; /* borrowed from the caller; outlives the api */
     struct api_config cfg;
     bool ready;
+    struct api_persistence persist; /* all NULL: memory only */
 };
 
 /* Longest piece of client input quoted back in an error message. */
@@ -1274,15 +1275,77 @@ static int handle_list_services(struct api *api, struct api_response *out)
     return err;
 }
 
+/* The "persistence" object of the health report. */
+static json_t *persistence_json(struct api *api)
+{
+    struct api_persist_status st = {.last_snapshot_ms_ago = -1};
+    api->persist.status(api->persist.user, &st);
+    return json_pack("{s:s, s:s, s:I, s:o, s:o}", "data_dir", st.data_dir ? st.data_dir : "",
+                     "fsync", st.fsync ? st.fsync : "", "journal_bytes",
+                     (json_int_t)st.journal_bytes, "last_snapshot_ms_ago",
+                     st.last_snapshot_ms_ago < 0 ? json_null()
+                                                 : json_integer(st.last_snapshot_ms_ago),
+                     "last_sync_error", text_or_null(st.last_sync_error));
+}
+
 static int handle_health(struct api *api, struct api_response *out)
 {
     if (!api->ready)
         return reply_json(out, 503, json_pack("{s:s}", "status", "starting"));
+    json_t *root = json_pack("{s:s, s:I, s:I, s:b}", "status", "ok", "services",
+                             (json_int_t)registry_service_count(api->reg), "instances",
+                             (json_int_t)registry_instance_count(api->reg), "preserving",
+                             registry_is_preserving(api->reg));
+    if (root && api->persist.status && !add(root, "persistence", persistence_json(api))) {
+        json_decref(root);
+        root = NULL;
+    }
+    return reply_json(out, 200, root);
+}
+
+/* 503 {"error": "cannot persist: REASON"} (no single field is at fault). */
+static int cannot_persist(const char *reason, struct api_response *out)
+{
+    struct bad bad;
+    reject(&bad, NULL, "cannot persist: %s", reason);
+    return reply_bad(out, 503, &bad);
+}
+
+static int handle_snapshot(struct api *api, struct api_response *out)
+{
+    struct bad bad;
+    if (!api->persist.snapshot) {
+        reject(&bad, NULL, "persistence is off: dnsd runs without a data_dir");
+        return reply_bad(out, 400, &bad);
+    }
+    char why[256] = "";
+    uint64_t gen = 0, count = 0;
+    int rc = api->persist.snapshot(api->persist.user, &gen, &count, why, sizeof(why));
+    if (rc != 0) {
+        reject(&bad, NULL, "snapshot failed: %s", why[0] ? why : dnsd_strerror(rc));
+        return reply_bad(out, 503, &bad);
+    }
     return reply_json(out, 200,
-                      json_pack("{s:s, s:I, s:I, s:b}", "status", "ok", "services",
-                                (json_int_t)registry_service_count(api->reg), "instances",
-                                (json_int_t)registry_instance_count(api->reg), "preserving",
-                                registry_is_preserving(api->reg)));
+                      json_pack("{s:b, s:I, s:I}", "snapshot", 1, "generation", (json_int_t)gen,
+                                "instances", (json_int_t)count));
+}
+
+/* Run a write handler: refused with 503 while persistence refuses, and journaled once the
+ * registry applied it (a 2xx reply). */
+static int persisted_write(struct api *api, enum api_write what, const char *service,
+                           const char *id, int err, struct api_response *out)
+{
+    if (err || out->status < 200 || out->status >= 300 || !api->persist.written)
+        return err;
+    int rc = api->persist.written(api->persist.user, what, service, id);
+    if (rc == 1) {
+        out->durable_wait = true;
+    } else if (rc < 0) {
+        /* Applied in memory but not journaled: say so instead of acknowledging it. */
+        api_response_clear(out);
+        return cannot_persist(dnsd_strerror(rc), out);
+    }
+    return 0;
 }
 
 /* ---- routing ---- */
@@ -1376,6 +1439,11 @@ static int dispatch(struct api *api, const struct request *req, char *segs_buf,
 
     if (!split_path(segs_buf, &r) || !is(r.seg[0], "v1"))
         goto not_found;
+    if (r.n == 2 && is(r.seg[1], "snapshot")) {
+        if (!is(method, "POST") && !is_put)
+            return method_not_allowed(method, path, "POST, PUT", out);
+        return handle_snapshot(api, out);
+    }
     if (r.n == 2 && is(r.seg[1], "health")) {
         if (!is_get)
             return method_not_allowed(method, path, "GET, HEAD", out);
@@ -1408,13 +1476,22 @@ static int dispatch(struct api *api, const struct request *req, char *segs_buf,
     }
     if (!path_label(r.seg[2], "service", service, &bad) || !path_label(r.seg[4], "id", id, &bad))
         return reply_bad(out, 400, &bad);
+    const char *refusal = api->persist.refusal ? api->persist.refusal(api->persist.user) : NULL;
+    if (refusal)
+        return cannot_persist(refusal, out);
     if (r.n == 6 && is(r.seg[5], "heartbeat"))
-        return handle_heartbeat(api, service, id, body, body_len, now_ms, out);
+        return persisted_write(api, API_WRITE_HEARTBEAT, service, id,
+                               handle_heartbeat(api, service, id, body, body_len, now_ms, out),
+                               out);
     if (r.n == 6)
-        return handle_maintenance(api, service, id, body, body_len, now_ms, out);
+        return persisted_write(api, API_WRITE_MAINTENANCE, service, id,
+                               handle_maintenance(api, service, id, body, body_len, now_ms, out),
+                               out);
     if (is_put)
-        return handle_put(api, service, id, body, body_len, now_ms, out);
-    return handle_delete(api, service, id, out);
+        return persisted_write(api, API_WRITE_PUT, service, id,
+                               handle_put(api, service, id, body, body_len, now_ms, out), out);
+    return persisted_write(api, API_WRITE_REMOVE, service, id, handle_delete(api, service, id, out),
+                           out);
 
 not_found:;
     char q[QUOTE_MAX + 4];
@@ -1471,6 +1548,14 @@ struct api *api_new(struct registry *reg, const struct api_config *cfg)
 void api_free(struct api *api)
 {
     free(api);
+}
+
+void api_set_persistence(struct api *api, const struct api_persistence *hooks)
+{
+    if (hooks)
+        api->persist = *hooks;
+    else
+        memset(&api->persist, 0, sizeof(api->persist));
 }
 
 void api_set_ready(struct api *api, bool ready)

@@ -34,6 +34,40 @@ struct api_response {
     uint64_t index;
     char watch_service[64];     /* status 0: the service whose change wakes the request */
     uint64_t watch_deadline_ms; /* status 0: when to call again with API_FINAL */
+    bool durable_wait;          /* a journaled write: send the reply only once api_persistence's
+                                   owner says the journal is synced (fsync "always") */
+};
+
+/* What a successful write did, for the journal. */
+enum api_write {
+    API_WRITE_PUT,
+    API_WRITE_REMOVE,
+    API_WRITE_HEARTBEAT,
+    API_WRITE_MAINTENANCE,
+};
+
+/* The data directory's state for GET /v1/health. */
+struct api_persist_status {
+    const char *data_dir; /* borrowed for the call */
+    const char *fsync;    /* borrowed for the call */
+    uint64_t journal_bytes;
+    int64_t last_snapshot_ms_ago; /* -1: none */
+    const char *last_sync_error;  /* borrowed for the call; NULL when none */
+};
+
+/* Hooks to the persistence layer; any of them may be NULL. */
+struct api_persistence {
+    /* Why writes are refused now (503), or NULL when they may go ahead. */
+    const char *(*refusal)(void *user);
+    /* The registry applied this write. Returns 1 (the reply must wait: durable_wait), 0, or
+     * a negative code (the write cannot be journaled: the reply becomes 503). */
+    int (*written)(void *user, enum api_write what, const char *service, const char *id);
+    /* Fill the health report's "persistence" object. */
+    void (*status)(void *user, struct api_persist_status *out);
+    /* POST /v1/snapshot. Returns: 0 and *generation, *instances, or a code with err set. */
+    int (*snapshot)(void *user, uint64_t *generation, uint64_t *instances, char *err,
+                    size_t err_len);
+    void *user; /* borrowed; passed to every hook */
 };
 
 struct api;
@@ -46,10 +80,17 @@ void api_free(struct api *api);
 /* Mark dnsd ready (all listeners up) or not; GET /v1/health answers 503 until ready. */
 void api_set_ready(struct api *api, bool ready);
 
+/* Route writes through the persistence hooks (copied; NULL: none, memory only). With
+ * hooks, a write is refused with 503 {"error":"cannot persist: REASON"} while refusal says
+ * so, GET /v1/health gains "persistence", and POST /v1/snapshot works (400 without a
+ * snapshot hook). */
+void api_set_persistence(struct api *api, const struct api_persistence *hooks);
+
 /* Handle one request. path may carry a query string, which is ignored where unused.
  * Routes: PUT/DELETE /v1/services/{service}/instances/{id}, PUT
  * .../instances/{id}/heartbeat, PUT .../instances/{id}/maintenance, GET /v1/services, GET
- * /v1/services/{service}[?index=N&wait=D], GET /v1/health; HEAD is answered as GET. Errors
+ * /v1/services/{service}[?index=N&wait=D], GET /v1/health, POST (or PUT) /v1/snapshot;
+ * HEAD is answered as GET. Errors
  * are {"error": "...", "field": "..."} with 400, 404, 405.
  * GET /v1/services/{service} (index = registry_service_index) and GET /v1/services (index =
  * registry_serial) set has_index. A watch (index=N given) whose service index is still N or

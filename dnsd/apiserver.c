@@ -28,6 +28,7 @@
 #include "dnsd/error.h"
 #include "api.h"
 #include "log.h"
+#include "metrics.h"
 
 #define API_BACKLOG 128
 
@@ -41,6 +42,7 @@ struct endpoint {
     char unix_path[108];    /* "" for TCP; removed on stop */
     char name[160];         /* "unix:/run/dnsd/api.sock", for logs */
     size_t n_parked;        /* watches parked on this endpoint */
+    size_t n_committing;    /* writes waiting for the journal, or resumed to send */
     bool resumed;           /* a connection was resumed: MHD must run again */
     bool poll_open, timer_open;
 };
@@ -63,6 +65,10 @@ struct apiserver {
     bool watch_timer_open;
     unsigned open_handles;
     bool stopping;
+    struct request *committing;     /* borrowed list (via commit_next) of suspended writes
+                                       waiting for the journal's sync */
+    struct metrics_sources metrics; /* copy; its pointers are borrowed from the daemon */
+    struct metrics_api api_stats;   /* replies sent */
 };
 
 /* Per-request state kept by MHD between calls of the access handler (con_cls); freed on
@@ -82,6 +88,11 @@ struct request {
     bool parked;
     bool watched; /* parked at least once: deadline_ms is set */
     bool final;   /* the deadline passed: ask api_handle with API_FINAL */
+    /* durable write state (fsync "always"): the reply waits for the journal */
+    struct api_response commit_reply; /* owned while commit_waiting or commit_ready */
+    struct request *commit_next;      /* borrowed: next on srv->committing */
+    bool commit_waiting;              /* suspended, on srv->committing */
+    bool commit_ready;                /* resumed: send commit_reply on the next call */
 };
 
 static void reschedule(struct endpoint *ep);
@@ -335,6 +346,118 @@ static void resume_all(struct apiserver *srv, struct endpoint *ep)
     }
 }
 
+/* ---- metrics ------------------------------------------------------------------------------- */
+
+void apiserver_set_metrics(struct apiserver *srv, const struct metrics_sources *src)
+{
+    srv->metrics = *src;
+}
+
+/* GET or HEAD /metrics: the Prometheus text of metrics.h (MHD leaves the body out for HEAD);
+ * 405 for any other method. */
+static enum MHD_Result serve_metrics(struct apiserver *srv, struct MHD_Connection *conn,
+                                     const char *method)
+{
+    enum MHD_Result rc;
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+        struct api_response reply;
+        if (api_error_response(405, "method not allowed on /metrics", NULL, &reply) != 0)
+            return MHD_NO;
+        reply.allow = "GET, HEAD";
+        rc = send_reply(conn, &reply);
+        api_response_clear(&reply);
+        return rc;
+    }
+    struct metrics_sources src = srv->metrics;
+    src.api = &srv->api_stats;
+    char *text;
+    size_t len;
+    if (metrics_render(&src, &text, &len) != 0) {
+        log_error("api", "GET /metrics: out of memory");
+        return MHD_NO;
+    }
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+    if (resp == NULL) {
+        free(text);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, METRICS_CONTENT_TYPE);
+    rc = MHD_queue_response(conn, MHD_HTTP_OK, resp);
+    MHD_destroy_response(resp);
+    return rc;
+}
+
+/* ---- durable writes ------------------------------------------------------------------------ */
+
+/* Suspend req until apiserver_commit_done; takes reply. Returns false when stopping. */
+static bool commit_park(struct apiserver *srv, struct MHD_Connection *conn, struct request *req,
+                        struct api_response *reply)
+{
+    if (srv->stopping)
+        return false;
+    req->commit_reply = *reply;
+    memset(reply, 0, sizeof(*reply));
+    req->conn = conn;
+    req->commit_waiting = true;
+    req->commit_next = srv->committing;
+    srv->committing = req;
+    req->ep->n_committing++;
+    MHD_suspend_connection(conn);
+    return true;
+}
+
+/* Send the reply a resumed durable write kept. */
+static enum MHD_Result commit_send(struct MHD_Connection *conn, struct request *req)
+{
+    enum MHD_Result rc = send_reply(conn, &req->commit_reply);
+    api_response_clear(&req->commit_reply);
+    req->commit_ready = false;
+    req->ep->n_committing--;
+    return rc;
+}
+
+void apiserver_commit_done(struct apiserver *srv, int err, const char *reason)
+{
+    if (srv == NULL)
+        return;
+    struct request *req = srv->committing;
+    srv->committing = NULL;
+    while (req) {
+        struct request *next = req->commit_next;
+        char msg[512];
+        struct api_response failed;
+        snprintf(msg, sizeof(msg), "cannot persist: %s", reason ? reason : dnsd_strerror(err));
+        if (err != 0 && api_error_response(503, msg, NULL, &failed) == 0) {
+            api_response_clear(&req->commit_reply);
+            req->commit_reply = failed;
+        }
+        req->commit_next = NULL;
+        req->commit_waiting = false;
+        req->commit_ready = true;
+        MHD_resume_connection(req->conn);
+        req->conn = NULL;
+        req->ep->resumed = true;
+        if (req->ep->timer_open && !srv->stopping)
+            uv_timer_start(&req->ep->timer, on_timer, 0, 0);
+        req = next;
+    }
+}
+
+/* Take req off srv->committing (its connection went away). */
+static void commit_forget(struct apiserver *srv, struct request *req)
+{
+    for (struct request **link = &srv->committing; *link; link = &(*link)->commit_next) {
+        if (*link == req) {
+            *link = req->commit_next;
+            break;
+        }
+    }
+    if (req->commit_waiting || req->commit_ready)
+        req->ep->n_committing--;
+    req->commit_waiting = req->commit_ready = false;
+    api_response_clear(&req->commit_reply);
+}
+
 /* ---- requests ------------------------------------------------------------------------------ */
 
 static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -374,11 +497,16 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn, co
         snprintf(msg, sizeof(msg), "request body exceeds %zu bytes", srv->max_body);
         return send_error(conn, 413, msg, "body");
     }
+    /* Metrics are served here, not by api.c: they read more than the registry. */
+    if (strcmp(url, "/metrics") == 0)
+        return serve_metrics(srv, conn, method);
 
     char full_url[2048];
     snprintf(full_url, sizeof(full_url), "%s", url);
     MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, append_arg, full_url);
 
+    if (req->commit_ready)
+        return commit_send(conn, req);
     /* A watch woken after its deadline, or one that finds dnsd stopping, is answered with
      * the current state. */
     uint64_t now = uv_now(srv->loop);
@@ -390,6 +518,8 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn, co
         log_error("api", "%s %s: out of memory", method, url);
         return MHD_NO;
     }
+    if (reply.durable_wait && commit_park(srv, conn, req, &reply))
+        return MHD_YES;
     if (reply.status == 0) {
         bool parked = !srv->stopping && park(srv, conn, req, &reply);
         api_response_clear(&reply);
@@ -410,14 +540,20 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **con
 {
     struct endpoint *ep = cls;
     struct request *req = *con_cls;
-    (void)conn;
     (void)toe;
+    /* Every reply is counted here, whichever path queued it. */
+    const union MHD_ConnectionInfo *sent =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_HTTP_STATUS);
+    if (sent)
+        ep->srv->api_stats.requests[metrics_api_class_of((int)sent->http_status)]++;
     if (req) {
         /* MHD does not see a parked client go away, but be safe if it ever closes one. */
         if (req->parked) {
             forget_parked(ep->srv, req);
             arm_watch_timer(ep->srv);
         }
+        if (req->commit_waiting || req->commit_ready)
+            commit_forget(ep->srv, req);
         free(req->body);
         free(req);
         *con_cls = NULL;
@@ -725,6 +861,8 @@ static void watch_timer_closed(uv_handle_t *handle)
 
 void apiserver_stop(struct apiserver *srv)
 {
+    /* Writes still waiting for the journal are answered 503: their sync never came. */
+    apiserver_commit_done(srv, DNSD_EIO, "dnsd is stopping");
     srv->stopping = true;
     if (srv->watch_timer_open)
         uv_close((uv_handle_t *)&srv->watch_timer, watch_timer_closed);
@@ -734,7 +872,7 @@ void apiserver_stop(struct apiserver *srv)
         /* MHD must not be stopped with suspended connections. Resumed, one more run lets
          * api_handle answer them with the current state (best effort: the reply goes out
          * only if the socket takes it at once), then MHD closes them. */
-        if (ep->mhd && ep->n_parked > 0) {
+        if (ep->mhd && (ep->n_parked > 0 || ep->n_committing > 0)) {
             resume_all(srv, ep);
             MHD_run(ep->mhd);
         }

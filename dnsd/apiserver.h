@@ -15,6 +15,7 @@
 #include "config.h"
 
 struct api;
+struct metrics_sources;
 
 struct apiserver_config {
     const struct config_api *endpoints; /* borrowed for the call */
@@ -39,6 +40,17 @@ int apiserver_start(uv_loop_t *loop, const struct apiserver_config *cfg, struct 
  * the current state if the socket takes the reply at once, else closed. The server frees
  * itself once its handles have closed; srv must not be used after this call. */
 void apiserver_stop(struct apiserver *srv);
+
+/* Serve GET /metrics from src from now on (until then only the API's own counters and
+ * dnsd_up/dnsd_build_info are shown).
+ * Ownership: copies *src; the pointers inside it are borrowed and must stay valid until
+ * apiserver_stop. */
+void apiserver_set_metrics(struct apiserver *srv, const struct metrics_sources *src);
+
+/* The journal's write-out for every durable write parked so far is done: err 0 sends their
+ * replies, else each becomes 503 {"error":"cannot persist: REASON"} (reason may be NULL:
+ * the code's description). srv may be NULL (nothing to do). */
+void apiserver_commit_done(struct apiserver *srv, int err, const char *reason);
 
 /* The registry's state of service changed (its index moved): every watch parked on it is
  * resumed, and api_handle decides again whether to answer or park it anew (up to its

@@ -206,6 +206,8 @@ enum opt_kind {
     OPT_BOOL,     /* true or false, stored in a bool */
     OPT_DURATION, /* "60s" (dnsd_duration_parse), stored as uint64_t milliseconds */
     OPT_SHARE,    /* a number 0 < x <= 1, stored as a double */
+    OPT_FSYNC,    /* "always", "interval" or "off", stored as enum config_fsync */
+    OPT_GRACE,    /* "" (CONFIG_GRACE_ONE_LEASE) or a duration, stored as uint64_t ms */
     OPT_GROUP,    /* a nested group { ... } of the options in sub */
 };
 
@@ -283,6 +285,14 @@ static const struct opt health_opts[] = {
     END,
 };
 
+static const struct opt persistence_opts[] = {
+    OPT("fsync", OPT_FSYNC, persist_fsync, CONFIG_FSYNC_ALWAYS, CONFIG_FSYNC_OFF),
+    OPT("fsync_interval", OPT_DURATION, persist_fsync_interval_ms, 1, 3600 * 1000),
+    OPT("snapshot_every", OPT_U32, persist_snapshot_every, 1, INT32_MAX),
+    OPT("restart_grace", OPT_GRACE, persist_restart_grace_ms, 0, DURATION_MAX),
+    END,
+};
+
 struct group {
     const char *name;
     const struct opt *opts;
@@ -290,7 +300,7 @@ struct group {
 
 static const struct group groups[] = {
     {"dns", dns_opts},     {"soa", soa_opts},       {"api_options", api_opts},
-    {"lease", lease_opts}, {"health", health_opts},
+    {"lease", lease_opts}, {"health", health_opts}, {"persistence", persistence_opts},
 };
 
 #define N_GROUPS (sizeof(groups) / sizeof(groups[0]))
@@ -307,7 +317,10 @@ static int64_t opt_get(const struct dnsd_config *cfg, const struct opt *o)
     case OPT_BOOL:
         return *(const bool *)(const void *)base;
     case OPT_DURATION:
+    case OPT_GRACE:
         return (int64_t)(*(const uint64_t *)(const void *)base);
+    case OPT_FSYNC:
+        return *(const enum config_fsync *)(const void *)base;
     default:
         return *(const uint32_t *)(const void *)base;
     }
@@ -328,7 +341,11 @@ static void opt_set(struct dnsd_config *cfg, const struct opt *o, int64_t v)
         *(bool *)(void *)base = v != 0;
         break;
     case OPT_DURATION:
+    case OPT_GRACE:
         *(uint64_t *)(void *)base = (uint64_t)v;
+        break;
+    case OPT_FSYNC:
+        *(enum config_fsync *)(void *)base = (enum config_fsync)v;
         break;
     default:
         *(uint32_t *)(void *)base = (uint32_t)v;
@@ -390,6 +407,25 @@ void config_init_defaults(struct dnsd_config *cfg)
     cfg->preservation_threshold = 0.5;
     cfg->preservation_min_instances = 10;
     cfg->preservation_max_ms = 5 * 60 * 1000;
+
+    /* No data directory: the registry is in memory only, as before persistence existed. */
+    cfg->persist_fsync = CONFIG_FSYNC_ALWAYS;
+    cfg->persist_fsync_interval_ms = 100;
+    cfg->persist_snapshot_every = 10000;
+    cfg->persist_restart_grace_ms = CONFIG_GRACE_ONE_LEASE;
+}
+
+const char *config_fsync_name(enum config_fsync fsync)
+{
+    switch (fsync) {
+    case CONFIG_FSYNC_ALWAYS:
+        return "always";
+    case CONFIG_FSYNC_INTERVAL:
+        return "interval";
+    case CONFIG_FSYNC_OFF:
+        return "off";
+    }
+    return "unknown";
 }
 
 /* "must be a duration from 0s to 168h, such as "60s"" for option o. */
@@ -440,11 +476,17 @@ static int check_opts(const struct dnsd_config *cfg, const char *prefix, const s
                 FAIL(path, "", "%s: must be a number above 0 and at most 1", path);
             continue;
         }
+        if (o->kind == OPT_GRACE &&
+            *(const uint64_t *)(const void *)((const char *)cfg + o->offset) ==
+                CONFIG_GRACE_ONE_LEASE)
+            continue;
         int64_t v = opt_get(cfg, o);
         if (v < o->min || v > o->max) {
+            if (o->kind == OPT_FSYNC)
+                FAIL(path, "", "%s: must be \"always\", \"interval\" or \"off\"", path);
             if (o->kind == OPT_MODE)
                 FAIL(path, "", "%s: must be an octal mode 0000..0777", path);
-            if (o->kind == OPT_DURATION) {
+            if (o->kind == OPT_DURATION || o->kind == OPT_GRACE) {
                 duration_rule(o, rule, sizeof(rule));
                 FAIL(path, "", "%s: %s", path, rule);
             }
@@ -592,12 +634,27 @@ static int load_option(struct loader *ld, const config_setting_t *s, const char 
             return fail(ld, s, "%s: must be true or false", path);
         opt_set(cfg, o, config_setting_get_bool(s));
         return 0;
+    case OPT_FSYNC:
+        if ((rc = get_string(ld, s, path, &text)) < 0)
+            return rc;
+        for (int64_t v = o->min; v <= o->max; v++) {
+            if (strcmp(text, config_fsync_name((enum config_fsync)v)) == 0) {
+                opt_set(cfg, o, v);
+                return 0;
+            }
+        }
+        return fail(ld, s, "%s: '%s': must be \"always\", \"interval\" or \"off\"", path, text);
+    case OPT_GRACE:
     case OPT_DURATION: {
         uint64_t ms = 0;
         duration_rule(o, rule, sizeof(rule));
         if (config_setting_type(s) != CONFIG_TYPE_STRING)
             return fail(ld, s, "%s: %s", path, rule);
         text = config_setting_get_string(s);
+        if (o->kind == OPT_GRACE && text[0] == '\0') {
+            opt_set(cfg, o, (int64_t)CONFIG_GRACE_ONE_LEASE);
+            return 0;
+        }
         if (dnsd_duration_parse(text, &ms) != 0 || ms < (uint64_t)o->min || ms > (uint64_t)o->max)
             return fail(ld, s, "%s: '%s': %s", path, text, rule);
         opt_set(cfg, o, (int64_t)ms);
@@ -771,6 +828,8 @@ static int load_root_setting(struct loader *ld, const config_setting_t *s, struc
     }
     if (strcmp(name, "pid_file") == 0)
         return load_path(ld, s, name, true, cfg->pid_file);
+    if (strcmp(name, "data_dir") == 0)
+        return load_path(ld, s, name, true, cfg->data_dir);
     if (strcmp(name, "log_level") == 0) {
         if ((rc = get_string(ld, s, name, &text)) < 0)
             return rc;

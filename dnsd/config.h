@@ -14,6 +14,15 @@
 #define CONFIG_MAX_LISTEN 16
 #define CONFIG_MAX_API 4
 #define CONFIG_ERR_LEN 512
+/* persistence.restart_grace "" (the default): each restored instance gets one lease. */
+#define CONFIG_GRACE_ONE_LEASE UINT64_MAX
+
+/* persistence.fsync: when an acknowledged change is on disk. */
+enum config_fsync {
+    CONFIG_FSYNC_ALWAYS = 0,   /* before the API answers (group commit) */
+    CONFIG_FSYNC_INTERVAL = 1, /* every fsync_interval: at most that much is at risk */
+    CONFIG_FSYNC_OFF = 2,      /* written at once, synced when the kernel pleases */
+};
 
 /* A DNS listening address: "ADDR:PORT" or "[ADDR]:PORT" (IPv6). */
 struct config_listen {
@@ -78,6 +87,16 @@ struct dnsd_config {
     double preservation_threshold;       /* share of instances lapsing: 0 < t <= 1 */
     uint32_t preservation_min_instances; /* fewer instances never enter self-preservation */
     uint64_t preservation_max_ms;        /* longest stay in self-preservation */
+
+    /* Durability: "" = no data directory, the registry lives in memory only. */
+    char data_dir[4096];
+    /* persistence { } */
+    enum config_fsync persist_fsync;
+    uint64_t persist_fsync_interval_ms;
+    uint32_t persist_snapshot_every;   /* journal records between snapshots */
+    uint64_t persist_restart_grace_ms; /* CONFIG_GRACE_ONE_LEASE: each instance's own ttl */
+    bool persist_repair; /* --repair-journal (command line only): keep a damaged journal's
+                            valid prefix and move the file aside */
 };
 
 /* Fill cfg with the built-in defaults (listen 127.0.0.1:8053 and [::1]:8053, API on
@@ -106,6 +125,10 @@ int config_parse_api(const char *text, struct config_api *out);
  * digits, '-' or '_', total <= 253 (without the final dot); "" and "." are invalid.
  * Returns: 0 and out filled, DNSD_EINVAL. */
 int config_normalize_domain(const char *text, char *out, size_t out_len);
+
+/* Name of an fsync policy: "always", "interval", "off" ("unknown" out of range).
+ * Returns: a static string. */
+const char *config_fsync_name(enum config_fsync fsync);
 
 /* Check cross-field rules (lease_min <= lease_default <= lease_max, dns_min_ttl <= dns_ttl,
  * at least one listen address, udp_max_size in 512..65535 ...).

@@ -21,7 +21,10 @@
 #include "api.h"
 #include "apiserver.h"
 #include "checks.h"
+#include "journal.h"
 #include "log.h"
+#include "metrics.h"
+#include "persist.h"
 #include "registry.h"
 #include "server.h"
 #include "zonestore.h"
@@ -47,16 +50,18 @@ struct memos {
 };
 
 struct daemon {
-    uv_loop_t *loop;        /* borrowed */
-    struct dnsd_config cfg; /* copy */
-    struct registry *reg;   /* owned */
-    struct answers *ans;    /* owned */
-    struct zonestore *zs;   /* owned; the server borrows it */
-    struct api *api;        /* owned */
-    struct checks *checks;  /* owned until checks_stop */
-    struct server *dns;     /* owned until server_stop */
-    struct apiserver *http; /* owned until apiserver_stop */
-    struct memos memos;     /* owned */
+    uv_loop_t *loop;         /* borrowed */
+    struct dnsd_config cfg;  /* copy */
+    struct registry *reg;    /* owned */
+    struct answers *ans;     /* owned */
+    struct zonestore *zs;    /* owned; the server borrows it */
+    struct api *api;         /* owned */
+    struct checks *checks;   /* owned until checks_stop */
+    struct server *dns;      /* owned until server_stop */
+    struct apiserver *http;  /* owned until apiserver_stop */
+    struct memos memos;      /* owned */
+    struct persist *persist; /* owned until daemon_stop; NULL without a data_dir */
+    bool restoring;          /* registry changes come from the data directory: quiet */
     uv_timer_t deadline_timer;
     bool deadline_timer_open;
     uint32_t serial_base; /* SOA serial of the synthesised apex at start-up */
@@ -336,6 +341,16 @@ static void on_registry_change(void *user, enum registry_change change, const ch
                                const char *id)
 {
     struct daemon *d = user;
+    if (d->restoring)
+        return;
+    /* A removal after deregister_after is the registry's own decision: journal it here
+     * (the API journals its own writes). */
+    if (change == REGISTRY_CHANGE_EXPIRE && d->persist) {
+        int rc = persist_record(d->persist, JOURNAL_REMOVE, service, id);
+        if (rc < 0)
+            log_error("persist", "%s/%s: cannot journal the removal: %s", service, id,
+                      journal_strerror(rc));
+    }
     switch (change) {
     case REGISTRY_CHANGE_PRESERVATION:
         on_preservation(d);
@@ -379,6 +394,124 @@ static void on_check_result(void *user, const char *service, const char *id,
     else if (rc != 0)
         log_debug("checks", "%s/%s: result for an instance without a check: %s", service, id,
                   dnsd_strerror(rc));
+}
+
+/* ---- persistence ---------------------------------------------------------------------------- */
+
+static const char *persist_refusal_hook(void *user)
+{
+    struct daemon *d = user;
+    return d->persist ? persist_refusal(d->persist) : "dnsd is stopping";
+}
+
+static int persist_written_hook(void *user, enum api_write what, const char *service,
+                                const char *id)
+{
+    struct daemon *d = user;
+    static const enum journal_type types[] = {
+        [API_WRITE_PUT] = JOURNAL_PUT,
+        [API_WRITE_REMOVE] = JOURNAL_REMOVE,
+        [API_WRITE_HEARTBEAT] = JOURNAL_HEARTBEAT,
+        [API_WRITE_MAINTENANCE] = JOURNAL_MAINTENANCE,
+    };
+    if (!d->persist)
+        return DNSD_EIO;
+    return persist_record(d->persist, types[what], service, id);
+}
+
+static void persist_status_hook(void *user, struct api_persist_status *out)
+{
+    struct daemon *d = user;
+    struct persist_status st;
+    if (!d->persist)
+        return;
+    persist_status(d->persist, &st);
+    out->data_dir = st.data_dir;
+    out->fsync = st.fsync;
+    out->journal_bytes = st.journal_bytes;
+    out->last_snapshot_ms_ago = st.last_snapshot_ms_ago;
+    out->last_sync_error = st.last_sync_error;
+}
+
+static int persist_snapshot_hook(void *user, uint64_t *generation, uint64_t *instances, char *err,
+                                 size_t err_len)
+{
+    struct daemon *d = user;
+    int rc = d->persist ? persist_snapshot(d->persist, generation, instances) : DNSD_EIO;
+    if (rc != 0)
+        snprintf(err, err_len, "%s", d->persist ? journal_strerror(rc) : "dnsd is stopping");
+    return rc;
+}
+
+/* The journal's write-out is done: answer the durable writes waiting for it. */
+static void on_persist_synced(void *user, int err, const char *reason)
+{
+    struct daemon *d = user;
+    apiserver_commit_done(d->http, err, reason);
+}
+
+/* After a restore: publish every service's answers, start the checks, remember the
+ * instances (the registry's change callback was quiet meanwhile). */
+static bool publish_restored(const struct registry_service *svc, void *user)
+{
+    struct daemon *d = user;
+    const char *name = registry_service_name(svc);
+    if (answers_update_service(d->ans, d->reg, name) != 0)
+        log_error("registry", "%s: out of memory building answers", name);
+    for (size_t i = 0; i < registry_service_instance_count(svc); i++) {
+        const struct registry_instance *inst = registry_service_instance(svc, i);
+        sync_check(d, NULL, inst);
+        if (memo_put(&d->memos, inst) != 0)
+            log_error("registry", "%s/%s: out of memory remembering the instance", name, inst->id);
+    }
+    return true;
+}
+
+static int start_persistence(struct daemon *d, enum daemon_failure *why, char *err, size_t err_len)
+{
+    const struct dnsd_config *cfg = &d->cfg;
+    struct persist_config pc = {
+        .data_dir = cfg->data_dir,
+        .fsync = cfg->persist_fsync,
+        .fsync_interval_ms = cfg->persist_fsync_interval_ms,
+        .snapshot_every = cfg->persist_snapshot_every,
+        .restart_grace_ms = cfg->persist_restart_grace_ms,
+        .repair = cfg->persist_repair,
+    };
+    struct persist_restore_report rep;
+    d->restoring = true;
+    int rc =
+        persist_open(d->loop, &pc, d->reg, on_persist_synced, d, &d->persist, &rep, err, err_len);
+    d->restoring = false;
+    if (rc != 0) {
+        /* A lock held by another dnsd or an unusable directory is the environment; damaged
+         * or unreadable files need the operator. */
+        *why = rc <= JOURNAL_ETRUNCATED && rc >= JOURNAL_ECORRUPT ? DAEMON_FAILED_DATA
+                                                                  : DAEMON_FAILED_RUNTIME;
+        return rc;
+    }
+    registry_foreach_service(d->reg, publish_restored, d);
+    if (rep.had_snapshot)
+        log_info("persist",
+                 "restored %zu instances from snapshot %" PRIu64 " + %" PRIu64
+                 " journal records (%s, fsync %s)",
+                 rep.instances, rep.snapshot_generation, rep.journal_records, cfg->data_dir,
+                 config_fsync_name(cfg->persist_fsync));
+    else
+        log_info("persist",
+                 "restored %zu instances from no snapshot + %" PRIu64
+                 " journal records (%s, fsync %s)",
+                 rep.instances, rep.journal_records, cfg->data_dir,
+                 config_fsync_name(cfg->persist_fsync));
+    struct api_persistence hooks = {
+        .refusal = persist_refusal_hook,
+        .written = persist_written_hook,
+        .status = persist_status_hook,
+        .snapshot = persist_snapshot_hook,
+        .user = d,
+    };
+    api_set_persistence(d->api, &hooks);
+    return 0;
 }
 
 static void on_deadline_timer(uv_timer_t *timer)
@@ -500,6 +633,9 @@ int daemon_start(uv_loop_t *loop, const struct dnsd_config *cfg, struct daemon *
         snprintf(err, err_len, "cannot start the active checks: %s", dnsd_strerror(rc));
         goto fail;
     }
+    /* Restored before any listener opens, so DNS answers the registry from the start. */
+    if (cfg->data_dir[0] && (rc = start_persistence(d, why, err, err_len)) != 0)
+        goto fail;
 
     struct server_config dns_cfg = {
         .listen = cfg->listen,
@@ -525,6 +661,9 @@ int daemon_start(uv_loop_t *loop, const struct dnsd_config *cfg, struct daemon *
     rc = apiserver_start(loop, &http_cfg, d->api, &d->http, err, err_len);
     if (rc != 0)
         goto fail;
+    struct metrics_sources metrics = {
+        .reg = d->reg, .dns = server_metrics(d->dns), .checks = checks_metrics(d->checks)};
+    apiserver_set_metrics(d->http, &metrics);
 
     for (size_t i = 0; i < cfg->n_listen; i++) {
         const struct config_listen *l = &cfg->listen[i];
@@ -582,6 +721,9 @@ static void deadline_timer_closed(uv_handle_t *handle)
 
 void daemon_stop(struct daemon *d)
 {
+    /* The last write-out answers the durable writes still waiting, before the API closes. */
+    persist_close(d->persist);
+    d->persist = NULL;
     if (d->http)
         apiserver_stop(d->http);
     if (d->dns)

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: BSD-2-Clause
  * The running dnsd: builds every module from a configuration and wires them together
  * (registry changes rebuild answers, wake API watches, start and stop active checks and
- * re-arm the health deadline timer; check results feed the registry), reloads zones, and
- * shuts down. Owns the registry, answers, zone store, API, checks and both servers.
+ * re-arm the health deadline timer; check results feed the registry; API writes and
+ * expiries go to the journal), reloads zones, and shuts down. Owns the registry, answers,
+ * zone store, API, checks, persistence and both servers.
  * Loop: every function runs on the loop the daemon was started on. */
 #pragma once
 
@@ -17,7 +18,9 @@ struct daemon;
 /* Why daemon_start failed, so main.c can pick the exit code. */
 enum daemon_failure {
     DAEMON_FAILED_CONFIG,  /* bad zones or configuration: the operator must fix a file */
-    DAEMON_FAILED_RUNTIME, /* sockets, memory: the environment refused */
+    DAEMON_FAILED_RUNTIME, /* sockets, memory, a locked data directory: the environment */
+    DAEMON_FAILED_DATA,    /* damaged or unreadable journal or snapshot files: the operator
+                              must repair (--repair-journal) or restore them */
 };
 
 /* Load the zones, open the DNS listeners and the API endpoints, and mark dnsd ready.

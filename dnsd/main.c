@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: BSD-2-Clause
  * dnsd's entry point: command line, configuration, signals, the pid file, the loop, and
  * systemd's readiness protocol (sd_notify; a no-op when NOTIFY_SOCKET is unset).
- * Exit codes: 0 clean shutdown, 1 runtime failure (e.g. a port in use), 2 bad usage,
- * configuration or zone file. Only this file may exit. */
+ * Exit codes: 0 clean shutdown, 1 runtime failure (e.g. a port in use, a data directory
+ * locked by another dnsd), 2 bad usage, configuration or zone file, 3 a damaged journal or
+ * snapshot in the data directory. Only this file may exit. */
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -26,6 +27,7 @@
 enum {
     EXIT_RUNTIME = 1,
     EXIT_CONFIG = 2,
+    EXIT_DATA = 3,
 };
 
 enum {
@@ -36,6 +38,8 @@ enum {
     OPT_LOG_LEVEL,
     OPT_PID_FILE,
     OPT_VERSION,
+    OPT_DATA_DIR,
+    OPT_REPAIR_JOURNAL,
 };
 
 struct signals {
@@ -48,7 +52,7 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: dnsd [-c FILE] [--listen ADDR:PORT]... [--api unix:PATH|tcp:ADDR:PORT]...\n"
             "            [--domain NAME] [--zones DIR] [--log-level LEVEL] [--pid-file FILE]\n"
-            "            [--version] [--help]\n"
+            "            [--data-dir DIR] [--repair-journal] [--version] [--help]\n"
             "\n"
             "DNS-based service discovery: an authoritative DNS server for the services\n"
             "registered through its HTTP/JSON API.\n"
@@ -62,6 +66,10 @@ static void usage(FILE *out)
             "  --zones DIR          directory of *.zone files (default /etc/dnsd/zones)\n"
             "  --log-level LEVEL    error, warn, info or debug (default info)\n"
             "  --pid-file FILE      write the process id to FILE while running\n"
+            "  --data-dir DIR       keep the registry in DIR across restarts (journal and\n"
+            "                       snapshots); default: none, in memory only\n"
+            "  --repair-journal     start even if a journal is damaged mid-file: keep its\n"
+            "                       valid records and move the damaged file aside\n"
             "  --version            print the version and exit\n"
             "  -h, --help           print this help and exit\n"
             "\n"
@@ -81,6 +89,8 @@ struct flags {
     const char *zones;
     const char *log_level;
     const char *pid_file;
+    const char *data_dir;
+    bool repair_journal;
 };
 
 static int parse_flags(int argc, char **argv, struct flags *f)
@@ -94,6 +104,8 @@ static int parse_flags(int argc, char **argv, struct flags *f)
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"pid-file", required_argument, NULL, OPT_PID_FILE},
         {"version", no_argument, NULL, OPT_VERSION},
+        {"data-dir", required_argument, NULL, OPT_DATA_DIR},
+        {"repair-journal", no_argument, NULL, OPT_REPAIR_JOURNAL},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -134,6 +146,12 @@ static int parse_flags(int argc, char **argv, struct flags *f)
             break;
         case OPT_PID_FILE:
             f->pid_file = optarg;
+            break;
+        case OPT_DATA_DIR:
+            f->data_dir = optarg;
+            break;
+        case OPT_REPAIR_JOURNAL:
+            f->repair_journal = true;
             break;
         case OPT_VERSION:
             printf("dnsd %s\n", DNSD_VERSION);
@@ -178,6 +196,9 @@ static int apply_flags(const struct flags *f, struct dnsd_config *cfg)
     }
     if (f->pid_file)
         snprintf(cfg->pid_file, sizeof(cfg->pid_file), "%s", f->pid_file);
+    if (f->data_dir)
+        snprintf(cfg->data_dir, sizeof(cfg->data_dir), "%s", f->data_dir);
+    cfg->persist_repair = f->repair_journal;
     return 0;
 }
 
@@ -281,7 +302,9 @@ int main(int argc, char **argv)
         log_error("main", "cannot start: %s", err);
         uv_run(&loop, UV_RUN_DEFAULT); /* let the partly started servers close */
         uv_loop_close(&loop);
-        return why == DAEMON_FAILED_CONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
+        return why == DAEMON_FAILED_CONFIG ? EXIT_CONFIG
+               : why == DAEMON_FAILED_DATA ? EXIT_DATA
+                                           : EXIT_RUNTIME;
     }
     if (cfg.pid_file[0] && (rc = write_pid_file(cfg.pid_file)) != 0)
         log_warn("main", "cannot write pid file %s: %s", cfg.pid_file, dnsd_strerror(rc));

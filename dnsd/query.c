@@ -45,6 +45,7 @@ struct query_ctx {
     uint8_t fast_name[LDNS_MAX_DOMAINLEN + 1]; /* the hot path's question name */
     uint8_t *fast_out;                         /* owned: WIRE_TCP_MAX bytes, the hot path's reply */
     bool last_fast;                            /* the last answer came from the hot path */
+    struct query_outcome outcome;              /* of the last answer */
 };
 
 /* What a name resolves to inside its zone. */
@@ -1235,6 +1236,7 @@ static bool fast_answer(struct query_ctx *ctx, const struct zonestore *zs,
     ldns_write_uint16(h + LDNS_ANCOUNT_OFF, (uint16_t)an);
     ldns_write_uint16(h + LDNS_NSCOUNT_OFF, (uint16_t)ns);
     ldns_write_uint16(h + LDNS_ARCOUNT_OFF, (uint16_t)ar);
+    ctx->outcome = (struct query_outcome){.qtype = fq.qtype, .rcode = rcode, .truncated = tc};
     *resp = ctx->fast_out;
     *resp_len = rw.len;
     return true;
@@ -1370,6 +1372,7 @@ static void fallback_servfail(struct query_ctx *ctx, const uint8_t *req, const u
     if (LDNS_RD_WIRE(req))
         LDNS_RD_SET(h);
     LDNS_RCODE_SET(h, LDNS_RCODE_SERVFAIL);
+    ctx->outcome = (struct query_outcome){.rcode = LDNS_RCODE_SERVFAIL};
     *resp = h;
     *resp_len = WIRE_HEADER_SIZE;
 }
@@ -1413,10 +1416,20 @@ int query_answer(struct query_ctx *ctx, const struct zonestore *zs, const struct
     }
     *resp = ldns_buffer_begin(ctx->out);
     *resp_len = ldns_buffer_position(ctx->out);
+    ctx->outcome = (struct query_outcome){
+        .qtype = ctx->q.has_question ? ctx->q.qtype : 0,
+        .rcode = r.rcode,
+        .truncated = *resp_len >= WIRE_HEADER_SIZE && LDNS_TC_WIRE(*resp),
+    };
     return 0;
 }
 
 bool query_last_was_fast(const struct query_ctx *ctx)
 {
     return ctx->last_fast;
+}
+
+struct query_outcome query_last_outcome(const struct query_ctx *ctx)
+{
+    return ctx->outcome;
 }

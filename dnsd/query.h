@@ -46,3 +46,12 @@ int query_answer(struct query_ctx *ctx, const struct zonestore *zs, const struct
 
 /* Did the last query_answer on ctx take the hot path? (tests, and later metrics) */
 bool query_last_was_fast(const struct query_ctx *ctx);
+
+/* What the last query_answer on ctx sent, for metrics. Meaningful only when that call gave
+ * a non-empty response. */
+struct query_outcome {
+    uint16_t qtype; /* the question's TYPE; 0 when the request had no parsable question */
+    uint16_t rcode; /* 12-bit: EDNS's extended bits included (BADVERS is 16) */
+    bool truncated; /* TC set */
+};
+struct query_outcome query_last_outcome(const struct query_ctx *ctx);

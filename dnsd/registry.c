@@ -712,6 +712,24 @@ fail:
     return DNSD_ENOMEM;
 }
 
+int registry_restore(struct registry *reg, const struct registry_instance *inst, const char **field)
+{
+    int err = registry_put(reg, inst, inst->heartbeat_ms, field);
+    if (err)
+        return err;
+    struct entry *e = registry_entry_find(reg, inst->service, inst->id);
+    assert(e != NULL);
+    e->inst.registered_ms = inst->registered_ms;
+    if (inst->reported != REGISTRY_HEALTH_PASSING || (inst->note && inst->note[0]))
+        err = registry_heartbeat(reg, inst->service, inst->id, inst->reported, inst->note,
+                                 inst->heartbeat_ms, field);
+    /* A replacement keeps maintenance; the saved state says what it was. */
+    if (!err && (inst->maintenance || e->inst.maintenance))
+        err = registry_set_maintenance(reg, inst->service, inst->id, inst->maintenance,
+                                       inst->maintenance_reason, inst->heartbeat_ms, field);
+    return err;
+}
+
 void registry_entry_unlink(struct registry *reg, struct entry *e, enum registry_change change)
 {
     /* Out of the heap, the held list and the index (dropping its service if now empty,

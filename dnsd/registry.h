@@ -221,6 +221,18 @@ uint64_t registry_next_deadline(const struct registry *reg);
 int registry_put(struct registry *reg, const struct registry_instance *inst, uint64_t now_ms,
                  const char **field);
 
+/* Put back an instance saved by the journal, with its state: like registry_put at
+ * inst->heartbeat_ms (so its lease deadline is heartbeat_ms + ttl), then registered_ms,
+ * the reported status and note, and maintenance with its reason are taken from inst; an
+ * active check starts pending. An existing instance of the same name is replaced. Reports
+ * the same changes as registry_put, registry_heartbeat and registry_set_maintenance would.
+ * For restoring at start-up; the caller records nothing in the journal for it.
+ * Returns: 0, DNSD_EINVAL (*field names the field), DNSD_ENOMEM; after a failure the
+ * instance may be stored with its registration only.
+ * Ownership: copies inst; the caller keeps it. */
+int registry_restore(struct registry *reg, const struct registry_instance *inst,
+                     const char **field);
+
 /* Heartbeat: renew the lease from now_ms and record the reported status and note.
  * status is PASSING, WARNING or CRITICAL; note may be NULL or "" for none (<=
  * REGISTRY_MAX_NOTE_LEN bytes, printable ASCII/UTF-8, no control characters). Reports

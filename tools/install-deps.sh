@@ -8,7 +8,7 @@ set -eu
 build="build-essential cmake pkg-config libuv1-dev libldns-dev libconfig-dev libjansson-dev
        libmicrohttpd-dev libcurl4-openssl-dev libsystemd-dev"
 test="libcriterion-dev bind9-dnsutils knot-dnsutils ldnsutils python3 python3-dnspython curl
-      groff-base iproute2"
+      groff-base iproute2 prometheus haproxy unbound dnsmasq-base"
 bench="dnsperf nsd knot"
 fuzz="clang clang-format libclang-rt-14-dev"
 
@@ -38,8 +38,8 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 # shellcheck disable=SC2086 # word splitting of the package list is intended
 apt-get install -y -qq --no-install-recommends $missing >/dev/null
-# The packaged NSD and Knot services are not ours to run; the benchmark starts its own.
-for svc in nsd knot; do
+# Packaged services are not ours to run: the tests and the benchmark start their own.
+for svc in nsd knot unbound haproxy prometheus; do
     if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then
         systemctl stop "$svc" || true
     fi

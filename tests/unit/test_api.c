@@ -806,3 +806,138 @@ Test(api, free_and_clear_accept_null)
     api_response_clear(NULL);
     cr_assert_not_null(api);
 }
+
+/* ---- persistence hooks ---- */
+
+struct fake_persist {
+    const char *refusal;
+    int written_rc;
+    int calls;
+    enum api_write last_what;
+    char last_key[160];
+};
+
+static const char *fake_refusal(void *user)
+{
+    return ((struct fake_persist *)user)->refusal;
+}
+
+static int fake_written(void *user, enum api_write what, const char *service, const char *id)
+{
+    struct fake_persist *f = user;
+    f->calls++;
+    f->last_what = what;
+    snprintf(f->last_key, sizeof(f->last_key), "%s/%s", service, id);
+    return f->written_rc;
+}
+
+static void fake_status(void *user, struct api_persist_status *out)
+{
+    (void)user;
+    out->data_dir = "/var/lib/dnsd";
+    out->fsync = "always";
+    out->journal_bytes = 1234;
+    out->last_snapshot_ms_ago = -1;
+    out->last_sync_error = "journal fsync: I/O error";
+}
+
+static int fake_snapshot(void *user, uint64_t *generation, uint64_t *instances, char *err,
+                         size_t err_len)
+{
+    (void)user;
+    (void)err;
+    (void)err_len;
+    *generation = 9;
+    *instances = 1;
+    return 0;
+}
+
+static void use_fake(struct fake_persist *f)
+{
+    struct api_persistence hooks = {
+        .refusal = fake_refusal,
+        .written = fake_written,
+        .status = fake_status,
+        .snapshot = fake_snapshot,
+        .user = f,
+    };
+    api_set_persistence(api, &hooks);
+}
+
+Test(api, journaled_write_waits_for_the_sync_and_names_the_change)
+{
+    struct fake_persist f = {.written_rc = 1};
+    use_fake(&f);
+    struct api_response r = raw("PUT", WEB1, MINIMAL, 0, 1000);
+    cr_assert_eq(r.status, 201);
+    cr_assert(r.durable_wait, "the reply waits for the journal");
+    api_response_clear(&r);
+    cr_assert_eq(f.calls, 1);
+    cr_assert_eq(f.last_what, API_WRITE_PUT);
+    cr_assert_str_eq(f.last_key, "web/web-1");
+    r = raw("PUT", WEB1 "/heartbeat", "", 0, 2000);
+    cr_assert_eq(f.last_what, API_WRITE_HEARTBEAT);
+    api_response_clear(&r);
+    r = raw("PUT", WEB1 "/maintenance", "{\"enabled\":true}", 0, 2000);
+    cr_assert_eq(f.last_what, API_WRITE_MAINTENANCE);
+    api_response_clear(&r);
+    r = raw("GET", "/v1/services/web", NULL, 0, 2000);
+    cr_assert_not(r.durable_wait, "reads never wait");
+    api_response_clear(&r);
+    r = raw("DELETE", WEB1, NULL, 0, 3000);
+    cr_assert_eq(f.last_what, API_WRITE_REMOVE);
+    cr_assert(r.durable_wait);
+    api_response_clear(&r);
+    cr_assert_eq(f.calls, 4, "one record per applied write");
+}
+
+Test(api, rejected_write_is_not_journaled)
+{
+    struct fake_persist f = {.written_rc = 1};
+    use_fake(&f);
+    expect_error(call("PUT", WEB1, "{\"port\":8080}", 1000), 400, "addresses", "addresses");
+    expect_error(call("DELETE", WEB1, NULL, 1000), 404, "id", "not registered");
+    cr_assert_eq(f.calls, 0);
+}
+
+Test(api, writes_are_refused_with_503_while_persistence_fails)
+{
+    struct fake_persist f = {.refusal = "journal fsync: No space left on device"};
+    use_fake(&f);
+    expect_error(call("PUT", WEB1, MINIMAL, 1000), 503, NULL,
+                 "cannot persist: journal fsync: No space left on device");
+    cr_assert_eq(registry_instance_count(reg), 0, "a refused write changes nothing");
+    cr_assert_eq(f.calls, 0);
+    cr_assert_eq(call("GET", "/v1/services", NULL, 1000).status, 200, "reads still work");
+}
+
+Test(api, write_that_cannot_be_journaled_is_answered_503)
+{
+    struct fake_persist f = {.written_rc = DNSD_EIO};
+    use_fake(&f);
+    expect_error(call("PUT", WEB1, MINIMAL, 1000), 503, NULL, "cannot persist");
+}
+
+Test(api, health_reports_persistence_and_snapshot_route)
+{
+    struct fake_persist f = {0};
+    api_set_ready(api, true);
+    struct reply r = call("GET", "/v1/health", NULL, 1000);
+    cr_assert_null(json_object_get(r.json, "persistence"), "absent without a data dir");
+    expect_error(call("POST", "/v1/snapshot", NULL, 1000), 400, NULL, "persistence is off");
+    use_fake(&f);
+    r = call("GET", "/v1/health", NULL, 1000);
+    json_t *p = json_object_get(r.json, "persistence");
+    cr_assert_str_eq(get_str(p, "data_dir"), "/var/lib/dnsd");
+    cr_assert_str_eq(get_str(p, "fsync"), "always");
+    cr_assert_eq(get_int(p, "journal_bytes"), 1234);
+    cr_assert(json_is_null(json_object_get(p, "last_snapshot_ms_ago")));
+    cr_assert_str_eq(get_str(p, "last_sync_error"), "journal fsync: I/O error");
+    r = call("POST", "/v1/snapshot", NULL, 1000);
+    cr_assert_eq(r.status, 200);
+    cr_assert_eq(get_int(r.json, "generation"), 9);
+    cr_assert_eq(get_int(r.json, "instances"), 1);
+    r = call("GET", "/v1/snapshot", NULL, 1000);
+    cr_assert_eq(r.status, 405);
+    cr_assert_str_eq(r.allow, "POST, PUT");
+}

@@ -92,6 +92,11 @@ Test(config, defaults_are_the_documented_values)
     cr_assert_float_eq(cfg.preservation_threshold, 0.5, 1e-12);
     cr_assert_eq(cfg.preservation_min_instances, 10);
     cr_assert_eq(cfg.preservation_max_ms, 300000);
+    cr_assert_str_eq(cfg.data_dir, "", "no data directory: in memory only");
+    cr_assert_eq(cfg.persist_fsync, CONFIG_FSYNC_ALWAYS);
+    cr_assert_eq(cfg.persist_fsync_interval_ms, 100);
+    cr_assert_eq(cfg.persist_snapshot_every, 10000);
+    cr_assert_eq(cfg.persist_restart_grace_ms, CONFIG_GRACE_ONE_LEASE);
 }
 
 Test(config, defaults_pass_validation)
@@ -182,6 +187,19 @@ Test(config, full_file_sets_every_option)
     cr_assert_float_eq(cfg.preservation_threshold, 0.25, 1e-12);
     cr_assert_eq(cfg.preservation_min_instances, 3);
     cr_assert_eq(cfg.preservation_max_ms, 90000);
+    cr_assert_str_eq(cfg.data_dir, "/var/lib/dnsd-test");
+    cr_assert_eq(cfg.persist_fsync, CONFIG_FSYNC_INTERVAL);
+    cr_assert_eq(cfg.persist_fsync_interval_ms, 250);
+    cr_assert_eq(cfg.persist_snapshot_every, 500);
+    cr_assert_eq(cfg.persist_restart_grace_ms, 120000);
+}
+
+Test(config, fsync_names_round_trip)
+{
+    cr_assert_str_eq(config_fsync_name(CONFIG_FSYNC_ALWAYS), "always");
+    cr_assert_str_eq(config_fsync_name(CONFIG_FSYNC_INTERVAL), "interval");
+    cr_assert_str_eq(config_fsync_name(CONFIG_FSYNC_OFF), "off");
+    cr_assert_str_eq(config_fsync_name((enum config_fsync)7), "unknown");
 }
 
 Test(config, threshold_accepts_the_integer_one)
@@ -326,6 +344,13 @@ ParameterizedTestParameters(config, bad_file_is_reported_with_file_and_line)
          "3: unknown option 'health.self_preservation.enable'"},
         {"type_nested_group.invalid", DNSD_EINVAL,
          "2: health.self_preservation: must be a group { ... }"},
+        {"bad_fsync.invalid", DNSD_EINVAL,
+         "2: persistence.fsync: 'sometimes': must be \"always\", \"interval\" or \"off\""},
+        {"range_snapshot_every.invalid", DNSD_EINVAL,
+         "2: persistence.snapshot_every: must be 1..2147483647"},
+        {"bad_restart_grace.invalid", DNSD_EINVAL,
+         "2: persistence.restart_grace: 'soon': must be a duration from 0s to 168h such as "
+         "\"60s\""},
     };
     return cr_make_param_array(struct bad_file, cases, sizeof(cases) / sizeof(cases[0]));
 }

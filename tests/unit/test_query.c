@@ -14,6 +14,7 @@
 #include <ldns/ldns.h>
 
 #include "answers.h"
+#include "wire.h"
 #include "dnsd/error.h"
 #include "query.h"
 #include "registry.h"
@@ -1306,4 +1307,65 @@ Test(query, forward_pointer_question_is_formerr)
     size_t n = 0;
     const uint8_t *resp = run(req, sizeof(req), QUERY_UDP, 0, &n);
     assert_formerr_header(resp, n, 0x1234);
+}
+
+/* ---- outcome, for metrics ---- */
+
+/* Ask and return the outcome query_answer recorded. */
+static struct query_outcome outcome_of(const struct ask *a)
+{
+    ldns_pkt *pkt = ask_full(a, NULL);
+    struct query_outcome o = query_last_outcome(ctx);
+    cr_assert_eq(o.truncated, ldns_pkt_tc(pkt));
+    ldns_pkt_free(pkt);
+    return o;
+}
+
+Test(query, outcome_of_hot_path_answers)
+{
+    put_many("web", 60);
+    struct query_outcome o =
+        outcome_of(&(struct ask){.name = "web.service.internal.", .type = LDNS_RR_TYPE_AAAA});
+    cr_assert(query_last_was_fast(ctx));
+    cr_assert_eq(o.qtype, LDNS_RR_TYPE_AAAA);
+    cr_assert_eq(o.rcode, LDNS_RCODE_NOERROR);
+    cr_assert_not(o.truncated);
+    o = outcome_of(&(struct ask){.name = "nope.service.internal.", .type = LDNS_RR_TYPE_A});
+    cr_assert(query_last_was_fast(ctx));
+    cr_assert_eq(o.rcode, LDNS_RCODE_NXDOMAIN);
+    o = outcome_of(&(struct ask){.name = "_web._tcp.service.internal.", .type = LDNS_RR_TYPE_SRV});
+    cr_assert(query_last_was_fast(ctx));
+    cr_assert_eq(o.qtype, LDNS_RR_TYPE_SRV);
+    cr_assert(o.truncated);
+}
+
+Test(query, outcome_of_full_path_answers)
+{
+    put(&(struct spec){.service = "web", .id = "web-1", .addrs = {"192.0.2.10"}});
+    struct query_outcome o =
+        outcome_of(&(struct ask){.name = "service.internal.", .type = LDNS_RR_TYPE_SOA});
+    cr_assert_not(query_last_was_fast(ctx));
+    cr_assert_eq(o.qtype, LDNS_RR_TYPE_SOA);
+    cr_assert_eq(o.rcode, LDNS_RCODE_NOERROR);
+    o = outcome_of(&(struct ask){.name = "example.org.", .type = LDNS_RR_TYPE_MX});
+    cr_assert_eq(o.qtype, LDNS_RR_TYPE_MX);
+    cr_assert_eq(o.rcode, LDNS_RCODE_REFUSED);
+    o = outcome_of(&(struct ask){
+        .name = "web.service.internal.", .type = LDNS_RR_TYPE_A, .edns = 1232, .version = 1});
+    cr_assert_not(query_last_was_fast(ctx));
+    cr_assert_eq(o.rcode, WIRE_RCODE_BADVERS);
+}
+
+Test(query, outcome_of_unparsable_request_has_no_type)
+{
+    uint8_t req[WIRE_HEADER_SIZE + 3] = {0x12, 0x34, 0, 0, 0, 1}; /* QDCOUNT 1, no question */
+    size_t n = 0;
+    const uint8_t *resp = run(req, sizeof(req), QUERY_UDP, 0, &n);
+    ldns_pkt *pkt = parse(resp, n);
+    struct query_outcome o = query_last_outcome(ctx);
+    cr_assert_eq(o.qtype, 0);
+    cr_assert_eq(o.rcode, LDNS_RCODE_FORMERR);
+    cr_assert_eq(ldns_pkt_get_rcode(pkt), LDNS_RCODE_FORMERR);
+    cr_assert_not(o.truncated);
+    ldns_pkt_free(pkt);
 }

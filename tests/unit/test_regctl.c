@@ -469,6 +469,27 @@ Test(commands, health_gets_health_and_takes_no_argument)
     assert_usage(parse(ARGV("health", "now")), "unexpected argument 'now'", "health");
 }
 
+Test(commands, snapshot_posts_and_takes_no_argument)
+{
+    cr_assert_eq(parse(ARGV("snapshot")), REGCTL_EXIT_OK);
+    cr_assert_eq(req.kind, COMMANDS_SNAPSHOT);
+    cr_assert_str_eq(req.method, "POST");
+    cr_assert_str_eq(req.path, "/v1/snapshot");
+    assert_usage(parse(ARGV("snapshot", "now")), "unexpected argument 'now'", "snapshot");
+}
+
+Test(commands, snapshot_reply_names_generation_and_count)
+{
+    cr_assert_eq(
+        reply(ARGV("snapshot"), 200, "{\"snapshot\":true,\"generation\":7,\"instances\":42}\n"),
+        REGCTL_EXIT_OK);
+    cr_assert_str_eq(out_text, "snapshot 7: 42 instances\n");
+    cr_assert_eq(reply(ARGV("snapshot"), 400,
+                       "{\"error\":\"persistence is off: dnsd runs without a data_dir\"}\n"),
+                 REGCTL_EXIT_REFUSED);
+    cr_assert_str_eq(err_text, "regctl: persistence is off: dnsd runs without a data_dir\n");
+}
+
 Test(commands, heartbeat_sends_status_and_note)
 {
     cr_assert_eq(

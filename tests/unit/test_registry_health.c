@@ -1470,3 +1470,60 @@ Test(registry_health, random_history_with_preservation_stays_consistent)
     cr_assert_gt(enters, 0, "the bursts did trigger self-preservation");
     registry_free(reg);
 }
+
+Test(registry_health, restore_brings_back_saved_state)
+{
+    struct registry *reg = registry_new(NULL, NULL, NULL);
+    struct registry_instance inst;
+    inst_init(&inst, "web", "web-1", 30);
+    inst.registered_ms = 1000;
+    inst.heartbeat_ms = 50000;
+    inst.reported = REGISTRY_HEALTH_WARNING;
+    inst.note = xstrdup("slow disk");
+    inst.maintenance = true;
+    inst.maintenance_reason = xstrdup("upgrade");
+    cr_assert_eq(registry_restore(reg, &inst, NULL), 0);
+
+    const struct registry_instance *got = registry_find_instance(reg, "web", "web-1");
+    cr_assert_not_null(got);
+    cr_assert_eq(got->registered_ms, 1000);
+    cr_assert_eq(got->heartbeat_ms, 50000);
+    cr_assert_eq(got->expires_ms, 80000, "the lease runs from the saved heartbeat");
+    cr_assert_eq(got->reported, REGISTRY_HEALTH_WARNING);
+    cr_assert_str_eq(got->note, "slow disk");
+    cr_assert(got->maintenance);
+    cr_assert_str_eq(got->maintenance_reason, "upgrade");
+    cr_assert_eq(got->health, REGISTRY_HEALTH_MAINTENANCE);
+    cr_assert(registry_check(reg));
+    free(inst.note);
+    free(inst.maintenance_reason);
+    inst.note = inst.maintenance_reason = NULL;
+    registry_instance_clear(&inst);
+    registry_free(reg);
+}
+
+Test(registry_health, restore_replaces_and_rejects_like_put)
+{
+    struct registry *reg = registry_new(NULL, NULL, NULL);
+    put(reg, "web", "web-1", 30, 100);
+    struct registry_instance inst;
+    inst_init(&inst, "web", "web-1", 60);
+    inst.registered_ms = 5;
+    inst.heartbeat_ms = 200;
+    cr_assert_eq(registry_restore(reg, &inst, NULL), 0);
+    const struct registry_instance *got = registry_find_instance(reg, "web", "web-1");
+    cr_assert_eq(got->ttl_s, 60);
+    cr_assert_eq(got->registered_ms, 5);
+    cr_assert_eq(got->reported, REGISTRY_HEALTH_PASSING);
+    cr_assert_not(got->maintenance);
+    cr_assert_eq(registry_instance_count(reg), 1);
+
+    inst.port = 0;
+    const char *field = NULL;
+    cr_assert_eq(registry_restore(reg, &inst, &field), DNSD_EINVAL);
+    cr_assert_str_eq(field, "port");
+    cr_assert_eq(registry_find_instance(reg, "web", "web-1")->port, 8080);
+    cr_assert(registry_check(reg));
+    registry_instance_clear(&inst);
+    registry_free(reg);
+}

@@ -76,6 +76,7 @@ static const char USAGE[] =
     "  register SERVICE ID    add or replace an instance (needs --addr and --port)\n"
     "  deregister SERVICE ID  remove an instance\n"
     "  heartbeat SERVICE ID   renew an instance's lease, optionally reporting its status\n"
+    "  snapshot               write a snapshot of the registry to dnsd's data directory\n"
     "  maintenance SERVICE ID on|off\n"
     "                         take an instance out of DNS for maintenance, or put it back\n"
     "  list [SERVICE]         list the services, or the instances of one with their health\n"
@@ -196,6 +197,13 @@ static const char HELP_HEALTH[] = "usage: regctl health\n"
                                   "Check that dnsd is up and ready.\n"
                                   "Prints: ok: N services, M instances\n";
 
+static const char HELP_SNAPSHOT[] =
+    "usage: regctl snapshot\n"
+    "\n"
+    "Ask dnsd to write a snapshot of its registry to its data directory now, so that the\n"
+    "journal starts afresh (dnsd also does this every persistence.snapshot_every changes).\n"
+    "Prints: snapshot GENERATION: N instances\n";
+
 static const char HELP_HELP[] = "usage: regctl help [COMMAND]\n"
                                 "\n"
                                 "Show regctl's usage, or the help of COMMAND.\n";
@@ -208,6 +216,7 @@ static const struct command COMMANDS[] = {
     {"list", COMMANDS_LIST, HELP_LIST},
     {"watch", COMMANDS_WATCH, HELP_WATCH},
     {"health", COMMANDS_HEALTH, HELP_HEALTH},
+    {"snapshot", COMMANDS_SNAPSHOT, HELP_SNAPSHOT},
     {"help", COMMANDS_NONE, HELP_HELP},
 };
 
@@ -855,13 +864,13 @@ static int parse_other(const struct command *cmd, int argc, char **argv,
                        struct commands_request *req, FILE *out, FILE *err)
 {
     static const int min[] = {
-        [COMMANDS_NONE] = 0, [COMMANDS_DEREGISTER] = 2, [COMMANDS_HEARTBEAT] = 2,
-        [COMMANDS_LIST] = 0, [COMMANDS_HEALTH] = 0,     [COMMANDS_MAINTENANCE] = 3,
-        [COMMANDS_WATCH] = 1};
+        [COMMANDS_NONE] = 0,  [COMMANDS_DEREGISTER] = 2, [COMMANDS_HEARTBEAT] = 2,
+        [COMMANDS_LIST] = 0,  [COMMANDS_HEALTH] = 0,     [COMMANDS_MAINTENANCE] = 3,
+        [COMMANDS_WATCH] = 1, [COMMANDS_SNAPSHOT] = 0};
     static const int max[] = {
-        [COMMANDS_NONE] = 1, [COMMANDS_DEREGISTER] = 2, [COMMANDS_HEARTBEAT] = 2,
-        [COMMANDS_LIST] = 1, [COMMANDS_HEALTH] = 0,     [COMMANDS_MAINTENANCE] = 3,
-        [COMMANDS_WATCH] = 1};
+        [COMMANDS_NONE] = 1,  [COMMANDS_DEREGISTER] = 2, [COMMANDS_HEARTBEAT] = 2,
+        [COMMANDS_LIST] = 1,  [COMMANDS_HEALTH] = 0,     [COMMANDS_MAINTENANCE] = 3,
+        [COMMANDS_WATCH] = 1, [COMMANDS_SNAPSHOT] = 0};
     struct cmd_opts o = {0};
     char **args = NULL;
     int n = 0;
@@ -911,6 +920,10 @@ static int parse_other(const struct command *cmd, int argc, char **argv,
             if (o.wait != NULL)
                 (void)dnsd_duration_parse(o.wait, &req->watch_wait_ms);
         }
+        break;
+    case COMMANDS_SNAPSHOT:
+        rc = set_path(req, err, "/v1/snapshot");
+        req->method = "POST";
         break;
     default:
         rc = set_path(req, err, "/v1/health");
@@ -1350,6 +1363,17 @@ static int print_health(const json_t *root, FILE *out, FILE *err)
     return REGCTL_EXIT_OK;
 }
 
+static int print_snapshot(const json_t *root, FILE *out, FILE *err)
+{
+    const json_t *gen = json_object_get(root, "generation");
+    const json_t *instances = json_object_get(root, "instances");
+    if (!json_is_integer(gen) || !json_is_integer(instances))
+        return unexpected("snapshot without generation and instances", err);
+    fprintf(out, "snapshot %" JSON_INTEGER_FORMAT ": %" JSON_INTEGER_FORMAT " instances\n",
+            json_integer_value(gen), json_integer_value(instances));
+    return REGCTL_EXIT_OK;
+}
+
 /* A non-2xx reply: dnsd's own error message when it sent one. */
 static int print_refusal(long status, const json_t *root, FILE *err)
 {
@@ -1418,6 +1442,9 @@ int commands_print_reply(const struct commands_request *req, long status, const 
         case COMMANDS_WATCH:
             rc = req->service != NULL ? print_instances(req, root, out, err)
                                       : print_services(root, out, err);
+            break;
+        case COMMANDS_SNAPSHOT:
+            rc = print_snapshot(root, out, err);
             break;
         default:
             rc = print_health(root, out, err);

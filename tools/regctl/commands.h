@@ -32,6 +32,7 @@ enum commands_kind {
     COMMANDS_HEALTH,
     COMMANDS_MAINTENANCE,
     COMMANDS_WATCH,
+    COMMANDS_SNAPSHOT,
 };
 
 /* A parsed command line: what to send, where, and how to show the reply. */
