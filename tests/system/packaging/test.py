@@ -138,12 +138,14 @@ def test_install_layout(b, dest):
     conf = read(os.path.join(dest, "etc/dnsd/dnsd.conf"))
     want = {
         "Type": ["notify"],
-        "ExecStart": ["/usr/sbin/dnsd -c /etc/dnsd/dnsd.conf"],
+        "ExecStart": ["/usr/sbin/dnsd -c /etc/dnsd/dnsd.conf --data-dir /var/lib/dnsd"],
         "ExecReload": ["/bin/kill -HUP $MAINPID"],
         "User": ["dnsd"],
         "Group": ["dnsd"],
         "RuntimeDirectory": ["dnsd"],
         "RuntimeDirectoryMode": ["0750"],
+        "StateDirectory": ["dnsd"],
+        "StateDirectoryMode": ["0750"],
         "AmbientCapabilities": ["CAP_NET_BIND_SERVICE"],
         "CapabilityBoundingSet": ["CAP_NET_BIND_SERVICE"],
         "NoNewPrivileges": ["yes"],
@@ -163,7 +165,8 @@ def test_install_layout(b, dest):
     contains(unit.get("SystemCallFilter", []), "@system-service", "dnsd.service filter")
     exe, _, args = unit["ExecStart"][0].partition(" ")
     check(os.access(dest + exe, os.X_OK), "ExecStart %s is installed" % exe)
-    conf_path = args.split()[-1]
+    words = args.split()
+    conf_path = words[words.index("-c") + 1]
     check(os.path.isfile(dest + conf_path), "ExecStart's -c %s is installed" % conf_path)
     sysusers = [line.split() for line in read(os.path.join(dest, "usr/lib/sysusers.d/dnsd.conf"))
                 .splitlines() if line.strip() and not line.startswith("#")]
