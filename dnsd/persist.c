@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: BSD-2-Clause
  * Persistence shell: restore at start, journal appends with group commit on a uv_idle
  * (one write-out per loop turn for every record of that turn), the fsync policy and retry
- * timer, and compaction into the next generation. The codec and the files are journal.c
- * and snapshot.c; the registry is only read here, except while restoring. */
+ * timer, and compaction into the next generation (registry copied on the loop, snapshot
+ * written on a uv_queue_work thread). The codec and the files are journal.c and
+ * snapshot.c; the registry is only read here, except while restoring. */
 #include "persist.h"
 
 #include <errno.h>
@@ -19,6 +20,8 @@
 #include "dnsd/error.h"
 #include "log.h"
 #include "snapshot.h"
+
+struct compaction;
 
 struct persist {
     uv_loop_t *loop;      /* borrowed */
@@ -41,6 +44,23 @@ struct persist {
     int last_error;                 /* of the last write-out, 0 when it worked */
     char last_error_text[JOURNAL_MESSAGE_MAX];
     struct persist_counters counters;
+    struct compaction *job; /* owned: the snapshot write running on a worker, or NULL */
+    bool again;             /* a compaction was asked for while job ran */
+    bool recovering;        /* the journal failed for good: refuse until a snapshot lands */
+    bool closing;           /* persist_close ran; free once handles and job are done */
+    void (*before_write)(void *user, uint64_t generation);
+    void *hook_user; /* borrowed; passed to before_write */
+};
+
+/* One snapshot write handed to a worker thread. */
+struct compaction {
+    uv_work_t req;
+    struct persist *p;      /* borrowed: lives until the after-work callback */
+    struct journal_buf buf; /* owned: the encoded instance records */
+    uint64_t generation, count, time_ms;
+    uint64_t started_us; /* uv_hrtime / 1000 when the worker began */
+    uint64_t write_us;
+    int rc;
 };
 
 /* ---- pure helpers ---- */
@@ -410,28 +430,34 @@ static void clear_error(struct persist *p)
     p->last_error_text[0] = '\0';
 }
 
-/* Compaction into generation gen + 1; see persist_snapshot. */
-static int compact(struct persist *p, uint64_t *generation, uint64_t *instances);
+/* Start a compaction into the next generation; see persist_snapshot. */
+static int compact_start(struct persist *p, uint64_t *generation, uint64_t *instances);
 
 /* Write out every pending record (fsync with sync set), recovering a journal that is
- * unusable for good through compaction. Returns 0 or the error (recorded for refusals). */
+ * unusable for good through compaction: the error stands until the recovery snapshot is on
+ * disk, as only it holds the records the failed journal lost. Returns 0 or the error
+ * (recorded for refusals). */
 static int write_out(struct persist *p, bool sync)
 {
     int rc;
-    if (journal_failed(p->j)) {
-        rc = compact(p, NULL, NULL);
-        if (rc == 0)
-            clear_error(p);
-        else
+    if ((journal_failed(p->j) || p->recovering) && !p->job) {
+        if (journal_failed(p->j))
+            set_error(p, journal_failed(p->j), "journal write");
+        p->recovering = true;
+        rc = compact_start(p, NULL, NULL);
+        if (rc != 0)
             set_error(p, rc, "recovery snapshot");
-        return rc;
     }
-    rc = sync ? journal_sync(p->j) : journal_flush(p->j);
+    rc = journal_failed(p->j);
+    if (rc == 0)
+        rc = sync ? journal_sync(p->j) : journal_flush(p->j);
     if (rc != 0) {
         set_error(p, rc, sync ? "journal fsync" : "journal write");
         return rc;
     }
     p->dirty = !sync;
+    if (p->recovering)
+        return p->last_error;
     clear_error(p);
     return 0;
 }
@@ -446,8 +472,8 @@ static void on_idle(uv_idle_t *idle)
         p->counters.writeouts++;
     if (rc == 0)
         p->counters.waiting = 0;
-    if (rc == 0 && p->since_snapshot >= p->snapshot_every) {
-        int crc = compact(p, NULL, NULL);
+    if (rc == 0 && p->since_snapshot >= p->snapshot_every && !p->job) {
+        int crc = compact_start(p, NULL, NULL);
         if (crc != 0)
             log_error("persist", "snapshot in %s failed: %s; the journal keeps growing", p->dir,
                       journal_strerror(crc));
@@ -468,91 +494,165 @@ static void on_timer(uv_timer_t *timer)
 
 /* ---- snapshots ---- */
 
-struct snap_iter {
-    const struct registry_service **svcs; /* owned array of borrowed services */
-    size_t n, cap;
-    size_t svc, inst;
+struct copy {
+    struct journal_buf *buf; /* borrowed from the compaction */
     int64_t offset;
-    struct persist_jscratch scratch;
+    uint64_t time_ms, count;
+    int rc;
 };
 
-static bool collect_service(const struct registry_service *svc, void *user)
+/* Encode every instance of svc into the copy. */
+static bool copy_service(const struct registry_service *svc, void *user)
 {
-    struct snap_iter *it = user;
-    if (it->n == it->cap) {
-        size_t cap = it->cap ? it->cap * 2 : 64;
-        const struct registry_service **grown = realloc(it->svcs, cap * sizeof(*grown));
-        if (!grown) {
-            it->cap = SIZE_MAX;
+    struct copy *c = user;
+    struct persist_jscratch scratch;
+    struct journal_instance ji;
+    for (size_t i = 0; i < registry_service_instance_count(svc); i++) {
+        persist_to_journal(registry_service_instance(svc, i), c->offset, &scratch, &ji);
+        c->rc = snapshot_encode_instance(c->buf, c->time_ms, &ji);
+        if (c->rc != 0)
             return false;
-        }
-        it->svcs = grown;
-        it->cap = cap;
+        c->count++;
     }
-    it->svcs[it->n++] = svc;
     return true;
 }
 
-static int snap_next(void *user, struct journal_instance *out)
+/* Worker thread: only the job's own bytes and p's immutable dir and hook are touched. */
+static void compaction_work(uv_work_t *req)
 {
-    struct snap_iter *it = user;
-    while (it->svc < it->n) {
-        const struct registry_service *svc = it->svcs[it->svc];
-        if (it->inst < registry_service_instance_count(svc)) {
-            persist_to_journal(registry_service_instance(svc, it->inst++), it->offset, &it->scratch,
-                               out);
-            return 1;
-        }
-        it->svc++;
-        it->inst = 0;
-    }
-    return 0;
+    struct compaction *job = req->data;
+    struct persist *p = job->p;
+    if (p->before_write)
+        p->before_write(p->hook_user, job->generation);
+    uint64_t t0 = uv_hrtime();
+    job->rc = snapshot_write_encoded(p->dir, job->generation, job->time_ms, job->buf.data,
+                                     job->buf.len, job->count);
+    job->write_us = (uv_hrtime() - t0) / 1000u;
 }
 
-static int compact(struct persist *p, uint64_t *generation, uint64_t *instances)
+static void maybe_free(struct persist *p)
+{
+    if (!p->closing || p->open_handles > 0 || p->job)
+        return;
+    if (p->lock_fd >= 0)
+        close(p->lock_fd);
+    free(p);
+}
+
+/* Loop: the snapshot is on disk (or not); delete what it replaces, or keep everything. */
+static void compaction_done(uv_work_t *req, int status)
+{
+    struct compaction *job = req->data;
+    struct persist *p = job->p;
+    int rc = status == 0 ? job->rc : DNSD_EIO;
+    p->job = NULL;
+    p->counters.compacting = false;
+    p->counters.write_us = job->write_us;
+    if (rc == 0) {
+        p->counters.snapshots++;
+        p->last_snapshot_wall_ms = job->time_ms;
+        int rm = journal_remove_older_than(p->dir, job->generation, NULL);
+        if (rm != 0)
+            log_warn("persist", "%s: cannot delete files older than generation %" PRIu64 ": %s",
+                     p->dir, job->generation, journal_strerror(rm));
+        log_info("persist",
+                 "snapshot %" PRIu64 ": %" PRIu64 " instances (copied in %" PRIu64 " ms of %" PRIu64
+                 " ms on the loop, written in %" PRIu64 " ms on a worker)",
+                 job->generation, job->count, p->counters.copy_us / 1000u,
+                 p->counters.loop_us / 1000u, job->write_us / 1000u);
+        if (p->recovering && !p->closing) {
+            p->recovering = false;
+            clear_error(p);
+        }
+    } else {
+        p->counters.snapshot_failures++;
+        /* Journals of this generation and older all stay: the older snapshot plus them
+         * still restore everything. */
+        log_error("persist", "snapshot %" PRIu64 " in %s failed: %s; keeping the older files",
+                  job->generation, p->dir, journal_strerror(rc));
+        if (p->recovering)
+            set_error(p, rc, "recovery snapshot");
+    }
+    journal_buf_clear(&job->buf);
+    free(job);
+    if (p->closing) {
+        maybe_free(p);
+        return;
+    }
+    /* A success lets a coalesced request (or records piled up meanwhile) go ahead; after a
+     * failure the retry timer or the next records try again, so a full disk is not hammered. */
+    if (rc == 0 && (p->again || p->since_snapshot >= p->snapshot_every)) {
+        p->again = false;
+        int crc = compact_start(p, NULL, NULL);
+        if (crc != 0)
+            log_error("persist", "snapshot in %s failed: %s; the journal keeps growing", p->dir,
+                      journal_strerror(crc));
+    }
+}
+
+static int compact_start(struct persist *p, uint64_t *generation, uint64_t *instances)
 {
     uint64_t next = journal_generation(p->j) + 1;
     struct journal *nj = NULL;
-    char path[JOURNAL_PATH_MAX];
-    /* What the old journal holds goes to disk first, unless it is beyond repair; the
-     * snapshot then covers it either way. */
-    if (!journal_failed(p->j))
-        journal_sync(p->j);
-    int rc = journal_open(p->dir, next, JOURNAL_OPEN_CREATE, &nj);
+    uint64_t t0 = uv_hrtime();
+    struct compaction *job = calloc(1, sizeof(*job));
+    if (!job)
+        return DNSD_ENOMEM;
+    journal_buf_init(&job->buf);
+    job->p = p;
+    job->generation = next;
+    job->time_ms = p->wall_clock();
+    job->req.data = job;
+    /* The copy first: it has no side effects, so a refused instance changes nothing. */
+    struct copy c = {.buf = &job->buf, .offset = clock_offset(p), .time_ms = job->time_ms};
+    registry_foreach_service(p->reg, copy_service, &c);
+    uint64_t copy_us = (uv_hrtime() - t0) / 1000u;
+    int rc = c.rc;
     if (rc != 0)
         goto fail;
-    struct snap_iter it = {.offset = clock_offset(p)};
-    registry_foreach_service(p->reg, collect_service, &it);
-    uint64_t count = 0, now = p->wall_clock();
-    rc = it.cap == SIZE_MAX ? DNSD_ENOMEM
-                            : snapshot_write(p->dir, next, now, snap_next, &it, &count);
-    free(it.svcs);
+    job->count = c.count;
+    /* What the old journal holds goes to disk before new records go to the next one; if
+     * that fails (or the journal is beyond repair), the snapshot covers it, and writes are
+     * refused until the snapshot is on disk. */
+    int src = journal_failed(p->j);
+    if (src == 0)
+        src = journal_sync(p->j);
+    rc = journal_open(p->dir, next, JOURNAL_OPEN_CREATE, &nj);
+    if (rc != 0)
+        goto fail;
+    if (src != 0) {
+        set_error(p, src, "journal fsync");
+        p->recovering = true;
+    }
+    rc = uv_queue_work(p->loop, &job->req, compaction_work, compaction_done);
     if (rc != 0) {
+        /* Cannot happen with a live loop and a fresh request; keep the old journal. */
+        rc = DNSD_EIO;
         journal_close(nj);
+        char path[JOURNAL_PATH_MAX];
         journal_file_path(path, sizeof(path), p->dir, next, false);
         unlink(path);
-        journal_fsync_dir(p->dir);
         goto fail;
     }
     journal_close(p->j);
     p->j = nj;
+    p->job = job;
     p->since_snapshot = 0;
-    p->last_snapshot_wall_ms = now;
     p->counters.generation = next;
     p->counters.waiting = 0;
+    p->counters.compacting = true;
+    p->counters.copy_us = copy_us;
+    p->counters.loop_us = (uv_hrtime() - t0) / 1000u;
     p->dirty = false;
-    int rm = journal_remove_older_than(p->dir, next, NULL);
-    if (rm != 0)
-        log_warn("persist", "%s: cannot delete files older than generation %" PRIu64 ": %s", p->dir,
-                 next, journal_strerror(rm));
-    log_info("persist", "snapshot %" PRIu64 ": %" PRIu64 " instances", next, count);
     if (generation)
         *generation = next;
     if (instances)
-        *instances = count;
+        *instances = job->count;
     return 0;
 
 fail:
+    journal_buf_clear(&job->buf);
+    free(job);
     return rc;
 }
 
@@ -577,6 +677,8 @@ int persist_open(uv_loop_t *loop, const struct persist_config *cfg, struct regis
     p->wall_clock = cfg->wall_clock ? cfg->wall_clock : real_wall_clock;
     p->on_synced = on_synced;
     p->user = user;
+    p->before_write = cfg->before_snapshot_write;
+    p->hook_user = cfg->hook_user;
     int rc;
     if (snprintf(p->dir, sizeof(p->dir), "%s", cfg->data_dir) >= (int)sizeof(p->dir) - 32) {
         snprintf(err, err_len, "data directory: path too long");
@@ -612,8 +714,8 @@ fail:
 static void handle_closed(uv_handle_t *handle)
 {
     struct persist *p = handle->data;
-    if (--p->open_handles == 0)
-        free(p);
+    p->open_handles--;
+    maybe_free(p);
 }
 
 void persist_close(struct persist *p)
@@ -629,8 +731,8 @@ void persist_close(struct persist *p)
         p->on_synced(p->user, rc, rc ? journal_strerror(rc) : NULL);
     journal_close(p->j);
     p->j = NULL;
-    close(p->lock_fd);
-    p->lock_fd = -1;
+    /* The lock stays until a running snapshot write is done (maybe_free releases it). */
+    p->closing = true;
     uv_close((uv_handle_t *)&p->idle, handle_closed);
     uv_close((uv_handle_t *)&p->timer, handle_closed);
 }
@@ -712,8 +814,13 @@ int persist_record(struct persist *p, enum journal_type type, const char *servic
 
 int persist_snapshot(struct persist *p, uint64_t *generation, uint64_t *instances)
 {
-    int rc = compact(p, generation, instances);
-    if (rc == 0)
-        clear_error(p);
-    return rc;
+    if (p->job) {
+        p->again = true;
+        if (generation)
+            *generation = p->job->generation + 1;
+        if (instances)
+            *instances = registry_instance_count(p->reg);
+        return 0;
+    }
+    return compact_start(p, generation, instances);
 }

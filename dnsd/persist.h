@@ -3,7 +3,9 @@
  * directory, restores the registry at start (latest snapshot, then every later journal),
  * turns each acknowledged registry change into a journal record, syncs once per loop turn
  * for all records of that turn (group commit), applies the fsync policy, and compacts (a
- * snapshot and the next journal generation) every snapshot_every records. It borrows the
+ * snapshot and the next journal generation) every snapshot_every records: the registry is
+ * copied on the loop and the file written on a libuv worker thread, so DNS answers on the
+ * loop do not wait for the disk. It borrows the
  * registry and never decides a registry change itself. Lease times are monotonic in the
  * registry and wall-clock in the files; the translation lives here.
  * Loop: every function runs on the loop persist_open was given. */
@@ -30,6 +32,10 @@ struct persist_config {
     uint64_t restart_grace_ms;    /* CONFIG_GRACE_ONE_LEASE: each instance's own ttl */
     bool repair;                  /* keep the valid prefix of a journal damaged mid-file */
     uint64_t (*wall_clock)(void); /* wall-clock ms; NULL: CLOCK_REALTIME (tests inject one) */
+    /* Tests only (NULL otherwise): called on the worker thread just before a snapshot file
+     * is written, with the generation it is for. */
+    void (*before_snapshot_write)(void *user, uint64_t generation);
+    void *hook_user; /* borrowed; passed to before_snapshot_write */
 };
 
 /* What the data directory held at start. */
@@ -108,8 +114,9 @@ int persist_open(uv_loop_t *loop, const struct persist_config *cfg, struct regis
                  persist_synced_cb *on_synced, void *user, struct persist **out,
                  struct persist_restore_report *report, char *err, size_t err_len);
 
-/* Write out and sync what is pending (a last chance), close the journal, release the lock
- * and free the persist once its handles have closed. persist_close(NULL) does nothing. */
+/* Write out and sync what is pending (a last chance), close the journal, and free the
+ * persist (releasing the lock) once its handles have closed and a running snapshot write
+ * has finished: the loop must run on until then. persist_close(NULL) does nothing. */
 void persist_close(struct persist *p);
 
 /* ---- queries ---- */
@@ -122,10 +129,16 @@ void persist_status(const struct persist *p, struct persist_status *out);
 
 /* Counters for tests and the benchmark. */
 struct persist_counters {
-    uint64_t appended;  /* records appended since open */
-    uint64_t writeouts; /* syncs (or flushes) that covered appended records */
-    uint64_t waiting;   /* appended and not yet written out */
-    uint64_t generation;
+    uint64_t appended;   /* records appended since open */
+    uint64_t writeouts;  /* syncs (or flushes) that covered appended records */
+    uint64_t waiting;    /* appended and not yet written out */
+    uint64_t generation; /* of the journal appended to */
+    uint64_t snapshots;  /* snapshot files written since open */
+    uint64_t snapshot_failures;
+    bool compacting;   /* a snapshot file is being written on a worker thread */
+    uint64_t copy_us;  /* the last compaction's registry copy (encoding) on the loop, in us */
+    uint64_t loop_us;  /* all of its loop part: copy, journal sync, next journal, in us */
+    uint64_t write_us; /* the last snapshot write on the worker (microseconds) */
 };
 void persist_counters(const struct persist *p, struct persist_counters *out);
 
@@ -139,8 +152,15 @@ void persist_counters(const struct persist *p, struct persist_counters *out);
  * error of journal_append (the journal is unusable: refuse the write). */
 int persist_record(struct persist *p, enum journal_type type, const char *service, const char *id);
 
-/* Compact now: sync the journal, open the next generation, write its snapshot of the
- * whole registry, delete older files. Blocks the loop for the snapshot's duration.
- * Returns: 0 and *generation, *instances (may be NULL); the snapshot's or journal's error
- * (the old generation stays in use). */
+/* Compact now: sync the journal, open the next generation GEN for new records, copy the
+ * whole registry (encoded) and start writing snapshot GEN from the copy on a libuv worker
+ * thread; when it is on disk, older files are deleted on the loop (and logged). A crash
+ * before that restores from the older snapshot plus every journal since, so nothing is
+ * lost. While a snapshot is being written, another request is coalesced: one more
+ * compaction starts when the running one ends. A failed write is logged and counted in
+ * persist_counters; the next compaction tries again.
+ * Returns: 0 and *generation (the snapshot's generation) and *instances (the instances it
+ * holds; may be NULL), or, when one is already running, 0 with the generation and the
+ * current instance count of the coalesced one to come; the journal's error (the old
+ * generation stays in use); the encoder's error for an instance it refuses; DNSD_ENOMEM. */
 int persist_snapshot(struct persist *p, uint64_t *generation, uint64_t *instances);

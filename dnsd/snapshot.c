@@ -35,6 +35,30 @@ static int write_all(int fd, const uint8_t *data, size_t len)
     return 0;
 }
 
+/* Append the END record to buf, write buf out, fsync and close fd (always), rename tmp over
+ * path and fsync dir. The caller unlinks tmp on failure. */
+static int finish(int fd, struct journal_buf *buf, uint64_t time_ms, uint64_t count,
+                  const char *tmp, const char *path, const char *dir)
+{
+    struct journal_record end;
+    memset(&end, 0, sizeof(end));
+    end.type = JOURNAL_SNAPSHOT_END;
+    end.time_ms = time_ms;
+    end.end_count = count;
+    int rc = journal_encode_record(buf, &end);
+    if (rc == 0)
+        rc = write_all(fd, buf->data, buf->len);
+    if (rc == 0 && fsync(fd) != 0)
+        rc = -errno;
+    if (close(fd) != 0 && rc == 0)
+        rc = -errno;
+    if (rc)
+        return rc;
+    if (rename(tmp, path) != 0)
+        return -errno;
+    return journal_fsync_dir(dir);
+}
+
 int snapshot_write(const char *dir, uint64_t generation, uint64_t time_ms, snapshot_next_cb *next,
                    void *user, uint64_t *count)
 {
@@ -76,34 +100,58 @@ int snapshot_write(const char *dir, uint64_t generation, uint64_t time_ms, snaps
             buf.len = 0;
         }
     }
-    struct journal_record end;
-    memset(&end, 0, sizeof(end));
-    end.type = JOURNAL_SNAPSHOT_END;
-    end.time_ms = time_ms;
-    end.end_count = n;
-    rc = journal_encode_record(&buf, &end);
-    if (rc == 0)
-        rc = write_all(fd, buf.data, buf.len);
-    if (rc == 0 && fsync(fd) != 0)
-        rc = -errno;
-    if (close(fd) != 0 && rc == 0)
-        rc = -errno;
+    rc = finish(fd, &buf, time_ms, n, tmp, path, dir);
     fd = -1;
     if (rc)
         goto fail;
-    if (rename(tmp, path) != 0) {
-        rc = -errno;
-        goto fail;
-    }
     journal_buf_clear(&buf);
-    rc = journal_fsync_dir(dir);
-    if (rc == 0 && count)
+    if (count)
         *count = n;
-    return rc;
+    return 0;
 fail:
     if (fd >= 0)
         close(fd);
     unlink(tmp);
+    journal_buf_clear(&buf);
+    return rc;
+}
+
+int snapshot_encode_instance(struct journal_buf *records, uint64_t time_ms,
+                             const struct journal_instance *inst)
+{
+    struct journal_record rec;
+    memset(&rec, 0, sizeof(rec));
+    rec.type = JOURNAL_SNAPSHOT_INSTANCE;
+    rec.time_ms = time_ms;
+    rec.put = *inst;
+    return journal_encode_record(records, &rec);
+}
+
+int snapshot_write_encoded(const char *dir, uint64_t generation, uint64_t time_ms,
+                           const uint8_t *records, size_t len, uint64_t count)
+{
+    char path[JOURNAL_PATH_MAX];
+    char tmp[JOURNAL_PATH_MAX + 8];
+    int rc = journal_file_path(path, sizeof(path), dir, generation, true);
+    if (rc)
+        return rc;
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -errno;
+    struct journal_buf buf;
+    journal_buf_init(&buf);
+    uint8_t hdr[JOURNAL_HEADER_LEN];
+    journal_header_build(hdr, SNAPSHOT_MAGIC);
+    rc = write_all(fd, hdr, sizeof(hdr));
+    if (rc == 0)
+        rc = write_all(fd, records, len);
+    if (rc == 0)
+        rc = finish(fd, &buf, time_ms, count, tmp, path, dir);
+    else
+        close(fd);
+    if (rc)
+        unlink(tmp);
     journal_buf_clear(&buf);
     return rc;
 }

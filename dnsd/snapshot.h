@@ -39,6 +39,21 @@ struct snapshot_read_report {
 int snapshot_write(const char *dir, uint64_t generation, uint64_t time_ms, snapshot_next_cb *next,
                    void *user, uint64_t *count);
 
+/* Append inst to records as one snapshot instance record stamped time_ms, ready for
+ * snapshot_write_encoded(); lets a caller copy a registry quickly on one thread and write it
+ * on another.
+ * Returns: 0; the code of journal_encode_record() (records is as it was). */
+int snapshot_encode_instance(struct journal_buf *records, uint64_t time_ms,
+                             const struct journal_instance *inst);
+
+/* Write snapshot-GEN.snap in dir, stamped time_ms, from count instance records already
+ * encoded by snapshot_encode_instance(); atomic as snapshot_write(). Any thread: it touches
+ * nothing but its arguments and the files.
+ * Returns: 0; DNSD_ERANGE (path too long); DNSD_ENOMEM; another -errno (-ENOSPC, -EIO,
+ * -EISDIR, ...). On failure no file of this generation is left behind. */
+int snapshot_write_encoded(const char *dir, uint64_t generation, uint64_t time_ms,
+                           const uint8_t *records, size_t len, uint64_t count);
+
 /* Read the snapshot at path, calling cb for each instance; the magic, the version, every
  * record's CRC and fields, and the count in the END record are checked. The callback has
  * already seen the instances before a damaged record when an error is returned.

@@ -1,14 +1,21 @@
 /* SPDX-License-Identifier: BSD-2-Clause
  * Unit tests of persist: clock translation, the restart grace, the registry <-> journal
  * translation round trip, restore from a data directory, group commit bookkeeping and the
- * directory lock. Files go to a fresh temporary directory; no sockets. */
+ * directory lock, and compaction on a worker thread (the loop runs meanwhile; a failed
+ * snapshot write loses nothing; requests during a write are coalesced). Files go to a fresh
+ * temporary directory; no sockets. */
 #include "persist.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <semaphore.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -82,6 +89,21 @@ static void put(struct registry *reg, const char *service, const char *id, uint3
     inst.weight = 1;
     inst.ttl_s = ttl_s;
     cr_assert_eq(registry_put(reg, &inst, now_ms, NULL), 0);
+}
+
+/* Run the loop until no snapshot is being written. */
+static void wait_compaction(struct persist *p)
+{
+    struct persist_counters c;
+    for (persist_counters(p, &c); c.compacting; persist_counters(p, &c))
+        uv_run(&loop, UV_RUN_ONCE);
+}
+
+static bool file_exists(uint64_t generation, bool snapshot)
+{
+    char path[JOURNAL_PATH_MAX];
+    cr_assert_eq(journal_file_path(path, sizeof(path), dir, generation, snapshot), 0);
+    return access(path, F_OK) == 0;
 }
 
 static struct persist *open_ok(struct persist_config *cfg, struct registry *reg, struct synced *s,
@@ -344,6 +366,9 @@ Test(persist, compaction_every_n_records_starts_a_new_generation)
     struct persist_counters c;
     persist_counters(p, &c);
     cr_assert_eq(c.generation, 2);
+    wait_compaction(p);
+    persist_counters(p, &c);
+    cr_assert_eq(c.snapshots, 1);
     struct persist_status st;
     persist_status(p, &st);
     cr_assert_eq(st.journal_bytes, JOURNAL_HEADER_LEN, "the new journal is empty");
@@ -354,4 +379,260 @@ Test(persist, compaction_every_n_records_starts_a_new_generation)
     cr_assert_neq(access(path, F_OK), 0, "generation 1 is deleted");
     persist_close(p);
     registry_free(reg);
+}
+
+/* ---- compaction on a worker thread ---- */
+
+/* What the before_snapshot_write hook saw and how it was held up. */
+struct gate {
+    sem_t go;                 /* posted by the loop to let the held write go on */
+    uint64_t hold_generation; /* the hook waits only for this generation */
+    uv_thread_t loop_thread;
+    atomic_bool ran_on_loop_thread;
+    atomic_bool released; /* the loop posted go within the time limit */
+    atomic_int writes;
+    /* Loop side. */
+    struct persist *p;
+    struct registry *reg;
+    struct synced *s;
+    int ticks;
+    bool appended_while_writing;
+    bool synced_while_writing;
+};
+
+static struct gate gate;
+
+/* Worker thread: note the thread, and hold the write until the loop says go (5 s at most,
+ * so a write wrongly run on the loop thread fails the test rather than hanging it). */
+static void hold_write(void *user, uint64_t generation)
+{
+    struct gate *g = user;
+    uv_thread_t self = uv_thread_self();
+    if (uv_thread_equal(&self, &g->loop_thread))
+        g->ran_on_loop_thread = true;
+    g->writes++;
+    if (generation != g->hold_generation)
+        return;
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 5;
+    while (sem_timedwait(&g->go, &until) != 0) {
+        if (errno != EINTR)
+            return;
+    }
+    g->released = true;
+}
+
+static void gate_init(struct persist_config *cfg, uint64_t hold_generation)
+{
+    memset(&gate, 0, sizeof(gate));
+    cr_assert_eq(sem_init(&gate.go, 0, 0), 0);
+    gate.hold_generation = hold_generation;
+    gate.loop_thread = uv_thread_self();
+    cfg->before_snapshot_write = hold_write;
+    cfg->hook_user = &gate;
+}
+
+/* Loop: tick while the snapshot write is held; register and journal one more instance on
+ * the first tick, check it was written out by the third, then let the write go. */
+static void on_tick(uv_timer_t *t)
+{
+    struct gate *g = t->data;
+    struct persist_counters c;
+    persist_counters(g->p, &c);
+    if (++g->ticks == 1) {
+        put(g->reg, "web", "late", 30, uv_now(&loop));
+        g->appended_while_writing =
+            c.compacting && persist_record(g->p, JOURNAL_PUT, "web", "late") == 1;
+    } else if (g->ticks == 3) {
+        g->synced_while_writing = c.compacting && g->s->calls == 1 && g->s->last_err == 0;
+        uv_timer_stop(t);
+        uv_close((uv_handle_t *)t, NULL);
+        sem_post(&g->go);
+    }
+}
+
+Test(persist, snapshot_is_written_off_the_loop_while_it_keeps_running)
+{
+    struct registry *reg = registry_new(NULL, NULL, NULL);
+    struct synced s = {0};
+    struct persist_config cfg = config(CONFIG_FSYNC_ALWAYS);
+    gate_init(&cfg, 2);
+    struct persist *p = open_ok(&cfg, reg, &s, NULL);
+    for (int i = 0; i < 100; i++) {
+        char id[16];
+        snprintf(id, sizeof(id), "web-%d", i);
+        put(reg, "web", id, 30, uv_now(&loop));
+        persist_record(p, JOURNAL_PUT, "web", id);
+    }
+    uint64_t gen = 0, count = 0;
+    cr_assert_eq(persist_snapshot(p, &gen, &count), 0);
+    cr_assert_eq(gen, 2);
+    cr_assert_eq(count, 100);
+    struct persist_counters c;
+    persist_counters(p, &c);
+    cr_assert(c.compacting, "the write is still going on when persist_snapshot returns");
+    cr_assert_eq(c.generation, 2, "new records already go to the next journal");
+    cr_assert(file_exists(2, false));
+
+    gate.p = p;
+    gate.reg = reg;
+    gate.s = &s;
+    uv_timer_t tick;
+    uv_timer_init(&loop, &tick);
+    tick.data = &gate;
+    uv_timer_start(&tick, on_tick, 1, 1);
+    wait_compaction(p);
+    cr_assert(gate.released, "the loop ticked and let the held write go");
+    cr_assert_not(gate.ran_on_loop_thread, "the snapshot was written on the loop thread");
+    cr_assert(gate.appended_while_writing);
+    cr_assert(gate.synced_while_writing, "a record was synced while the snapshot was written");
+    cr_assert_geq(gate.ticks, 3);
+    persist_counters(p, &c);
+    cr_assert_eq(c.snapshots, 1);
+    cr_assert_eq(c.snapshot_failures, 0);
+    cr_assert(file_exists(2, true));
+    cr_assert_not(file_exists(1, false), "generation 1 deleted once snapshot 2 is on disk");
+    persist_close(p);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    registry_free(reg);
+
+    struct registry *back = registry_new(NULL, NULL, NULL);
+    struct persist_restore_report rep;
+    p = open_ok(&cfg, back, &s, &rep);
+    cr_assert_eq(rep.snapshot_generation, 2);
+    cr_assert_eq(rep.snapshot_instances, 100);
+    cr_assert_eq(rep.journal_records, 1, "the record made during the write");
+    cr_assert_eq(rep.instances, 101);
+    cr_assert_not_null(registry_find_instance(back, "web", "late"));
+    persist_close(p);
+    registry_free(back);
+    sem_destroy(&gate.go);
+}
+
+Test(persist, failed_snapshot_write_still_restores_everything)
+{
+    struct registry *reg = registry_new(NULL, NULL, NULL);
+    struct synced s = {0};
+    struct persist_config cfg = config(CONFIG_FSYNC_ALWAYS);
+    struct persist *p = open_ok(&cfg, reg, &s, NULL);
+    uint64_t now = uv_now(&loop);
+    put(reg, "web", "a", 30, now);
+    persist_record(p, JOURNAL_PUT, "web", "a");
+    put(reg, "web", "b", 30, now);
+    persist_record(p, JOURNAL_PUT, "web", "b");
+    uv_run(&loop, UV_RUN_NOWAIT);
+    /* The worker cannot create snapshot 2: its temporary name is taken by a directory. The
+     * files are then what a crash between "journal 2 opened" and "snapshot 2 renamed"
+     * leaves behind. */
+    char path[JOURNAL_PATH_MAX + 8];
+    journal_file_path(path, sizeof(path), dir, 2, true);
+    strcat(path, ".tmp");
+    cr_assert_eq(mkdir(path, 0700), 0);
+    uint64_t gen = 0;
+    cr_assert_eq(persist_snapshot(p, &gen, NULL), 0);
+    cr_assert_eq(gen, 2);
+    /* Changes made meanwhile go to journal 2. */
+    cr_assert_eq(registry_remove(reg, "web", "a"), 0);
+    persist_record(p, JOURNAL_REMOVE, "web", "a");
+    put(reg, "db", "c", 30, now);
+    persist_record(p, JOURNAL_PUT, "db", "c");
+    wait_compaction(p);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    struct persist_counters c;
+    persist_counters(p, &c);
+    cr_assert_eq(c.snapshots, 0);
+    cr_assert_eq(c.snapshot_failures, 1);
+    cr_assert_eq(c.generation, 2);
+    cr_assert_null(persist_refusal(p), "journal 2 is fine: writes go on");
+    cr_assert(file_exists(1, false), "journal 1 is kept: no snapshot covers it");
+    cr_assert(file_exists(2, false));
+    cr_assert_not(file_exists(2, true));
+    persist_close(p);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    registry_free(reg);
+
+    struct registry *back = registry_new(NULL, NULL, NULL);
+    struct persist_restore_report rep;
+    p = open_ok(&cfg, back, &s, &rep);
+    cr_assert_not(rep.had_snapshot);
+    cr_assert_eq(rep.journal_records, 4, "both journals replayed");
+    cr_assert_eq(rep.instances, 2);
+    cr_assert_null(registry_find_instance(back, "web", "a"), "removed stays removed");
+    cr_assert_not_null(registry_find_instance(back, "web", "b"));
+    cr_assert_not_null(registry_find_instance(back, "db", "c"));
+
+    /* With the obstacle gone, the next compaction succeeds and cleans up. */
+    cr_assert_eq(rmdir(path), 0);
+    cr_assert_eq(persist_snapshot(p, &gen, NULL), 0);
+    cr_assert_eq(gen, 3);
+    wait_compaction(p);
+    persist_counters(p, &c);
+    cr_assert_eq(c.snapshots, 1);
+    cr_assert(file_exists(3, true));
+    cr_assert_not(file_exists(1, false));
+    cr_assert_not(file_exists(2, false));
+    persist_close(p);
+    registry_free(back);
+}
+
+Test(persist, snapshot_requests_during_a_write_are_coalesced)
+{
+    struct registry *reg = registry_new(NULL, NULL, NULL);
+    struct synced s = {0};
+    struct persist_config cfg = config(CONFIG_FSYNC_OFF);
+    gate_init(&cfg, 2);
+    struct persist *p = open_ok(&cfg, reg, &s, NULL);
+    put(reg, "web", "a", 30, uv_now(&loop));
+    persist_record(p, JOURNAL_PUT, "web", "a");
+    uint64_t gen = 0, count = 0;
+    cr_assert_eq(persist_snapshot(p, &gen, &count), 0);
+    cr_assert_eq(gen, 2);
+    put(reg, "web", "b", 30, uv_now(&loop));
+    persist_record(p, JOURNAL_PUT, "web", "b");
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(persist_snapshot(p, &gen, &count), 0);
+        cr_assert_eq(gen, 3, "one more compaction to come, not three");
+        cr_assert_eq(count, 2);
+    }
+    sem_post(&gate.go);
+    struct persist_counters c;
+    do {
+        uv_run(&loop, UV_RUN_ONCE);
+        persist_counters(p, &c);
+    } while (c.compacting || c.snapshots < 2);
+    cr_assert_eq(c.snapshots, 2);
+    cr_assert_eq(c.generation, 3);
+    cr_assert_eq(gate.writes, 2);
+    cr_assert(file_exists(3, true));
+    cr_assert_not(file_exists(2, true));
+    persist_close(p);
+    registry_free(reg);
+    sem_destroy(&gate.go);
+}
+
+Test(persist, close_waits_for_a_running_snapshot_write)
+{
+    struct registry *reg = registry_new(NULL, NULL, NULL);
+    struct synced s = {0};
+    struct persist_config cfg = config(CONFIG_FSYNC_ALWAYS);
+    gate_init(&cfg, 2);
+    struct persist *p = open_ok(&cfg, reg, &s, NULL);
+    put(reg, "web", "a", 30, uv_now(&loop));
+    persist_record(p, JOURNAL_PUT, "web", "a");
+    cr_assert_eq(persist_snapshot(p, NULL, NULL), 0);
+    persist_close(p);
+    /* The lock is held until the write is done: a second open is still refused. */
+    struct registry *other = registry_new(NULL, NULL, NULL);
+    struct persist *q = NULL;
+    char err[512] = "";
+    cr_assert_eq(persist_open(&loop, &cfg, other, NULL, NULL, &q, NULL, err, sizeof(err)),
+                 DNSD_EEXIST);
+    sem_post(&gate.go);
+    cr_assert_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    cr_assert(gate.released);
+    cr_assert(file_exists(2, true), "the write finished before the loop ended");
+    registry_free(reg);
+    registry_free(other);
+    sem_destroy(&gate.go);
 }

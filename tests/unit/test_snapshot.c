@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: BSD-2-Clause
  * Unit tests for snapshot files: a 10,000-instance round trip, atomic write (no temporary
  * file left, nothing left on failure), latest-generation selection, and refusal of unknown
- * versions, foreign files, damaged records, missing or wrong END records. */
+ * versions, foreign files, damaged records, missing or wrong END records; the pre-encoded
+ * write path (snapshot_encode_instance + snapshot_write_encoded) produces the same file. */
 #include "snapshot.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <ftw.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -534,4 +536,66 @@ Test(snapshot, compaction_keeps_only_the_new_generation)
     cr_assert_eq(n, 1);
     cr_assert_eq(gens[0], 2);
     free(gens);
+}
+
+Test(snapshot, encoded_records_write_the_same_file)
+{
+    write_snapshot(6, 300);
+    char path[256], want_path[256];
+    snap_path(want_path, sizeof(want_path), 6);
+    size_t want_n;
+    uint8_t *want = file_read(want_path, &want_n);
+
+    struct journal_buf records;
+    journal_buf_init(&records);
+    struct source src = {.limit = 300};
+    struct journal_instance in;
+    for (;;) {
+        memset(&in, 0, sizeof(in));
+        if (source_next(&src, &in) != 1)
+            break;
+        cr_assert_eq(snapshot_encode_instance(&records, 1764130000000, &in), 0);
+    }
+    cr_assert_eq(snapshot_write_encoded(dir, 7, 1764130000000, records.data, records.len, 300), 0);
+    journal_buf_clear(&records);
+
+    snap_path(path, sizeof(path), 7);
+    size_t n;
+    uint8_t *got = file_read(path, &n);
+    cr_assert_eq(n, want_n);
+    cr_assert_arr_eq(got, want, n, "differs from snapshot_write's file");
+    struct sink sink = {0};
+    struct snapshot_read_report rep;
+    cr_assert_eq(snapshot_read(path, sink_check, &sink, &rep), 0, "%s", rep.message);
+    cr_assert_eq(rep.count, 300);
+    free(got);
+    free(want);
+}
+
+Test(snapshot, encoded_write_failure_leaves_nothing_behind)
+{
+    struct journal_buf records;
+    journal_buf_init(&records);
+    struct source src = {.limit = 1};
+    struct journal_instance in = {0};
+    cr_assert_eq(source_next(&src, &in), 1);
+    cr_assert_eq(snapshot_encode_instance(&records, 1, &in), 0);
+    /* A bad instance is refused and leaves the buffer as it was. */
+    size_t len = records.len;
+    in.n_addrs = 0;
+    cr_assert_eq(snapshot_encode_instance(&records, 1, &in), DNSD_EINVAL);
+    cr_assert_eq(records.len, len);
+
+    /* The temporary name is taken by a directory: open fails with EISDIR. */
+    char path[256], tmp[300];
+    snap_path(path, sizeof(path), 8);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    cr_assert_eq(mkdir(tmp, 0700), 0);
+    cr_assert_eq(snapshot_write_encoded(dir, 8, 1, records.data, records.len, 1), -EISDIR);
+    cr_assert_eq(file_size(path), -1);
+    cr_assert_eq(rmdir(tmp), 0);
+    cr_assert_eq(
+        snapshot_write_encoded("/nonexistent/h-journal", 8, 1, records.data, records.len, 1),
+        DNSD_ENOENT);
+    journal_buf_clear(&records);
 }

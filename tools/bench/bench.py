@@ -5,8 +5,10 @@
 Generates S services with 3 instances each, registers them into a fresh dnsd through the
 HTTP API on its Unix socket, writes the equivalent zone for NSD and Knot, and runs dnsperf
 against all three in alternating rounds. Also a churn mode (query load while instances
-change), a registration-throughput mode and a health mode (100,000 heartbeating instances and
-10,000 active TCP checks under query load; pipelined API clients from pipeline.py). Every
+change), a registration-throughput mode, a health mode (100,000 heartbeating instances and
+10,000 active TCP checks under query load; pipelined API clients from pipeline.py) and a
+durability mode (registrations/s per fsync policy, journal bytes per registration, restore
+time of 300,000 instances). Every
 server listens on 127.0.0.1 only, is started here and stopped by PID; every loop is bounded
 in time. Python standard library only.
 See tools/bench/README.md for usage and how to read the output.
@@ -311,7 +313,7 @@ class Server:
             return ""
 
 
-def start_dnsd(args, workdir, cpus, tag="dnsd", log_level="warn"):
+def start_dnsd(args, workdir, cpus, tag="dnsd", log_level="warn", extra_conf=""):
     d = os.path.join(workdir, tag)
     os.makedirs(os.path.join(d, "zones"), exist_ok=True)
     port = free_port()
@@ -322,6 +324,7 @@ def start_dnsd(args, workdir, cpus, tag="dnsd", log_level="warn"):
                 'log_level = "%s";\napi_options = { max_connections = 1024; };\n'
                 'lease = { default = 30; min = 1; max = %d; };\n'
                 % (os.path.join(d, "zones"), port, sock, log_level, LEASE_S))
+        f.write(extra_conf)
     srv = Server(tag, [args.dnsd, "-c", conf], port, workdir, cpus)
     srv.api_path = sock
     deadline = time.monotonic() + 10
@@ -857,6 +860,220 @@ def mode_registrations(args, workdir, server_cpus, client_cpus, servers):
 
 
 # ---------------------------------------------------------------------------------------------
+# Durability mode: registrations/s per fsync policy, journal bytes, restore time (issue 5)
+
+
+def fs_type(path):
+    """The type of the filesystem holding path (findmnt; `stat -f` says ext2/ext3 for ext4)."""
+    for argv in (["findmnt", "-n", "-o", "FSTYPE", "-T", path], ["stat", "-f", "-c", "%T", path]):
+        try:
+            r = subprocess.run(argv, capture_output=True, text=True)
+        except OSError:
+            continue
+        if r.returncode == 0 and r.stdout.strip():
+            return r.stdout.strip()
+    return "?"
+
+
+def _dur_worker(api_path, reqs, batch, sockets, deadline, out_q):
+    blobs = pipeline.batches(reqs, batch)
+    ok, bad, secs, err, _ = pipeline.paced_loop(api_path, blobs, (200, 201), sockets, 0, False,
+                                                None, deadline, None, 0)
+    out_q.put((ok, bad, secs, err))
+
+
+def register_pipelined(api_path, items, procs, sockets, batch, cpus, timeout_s=1800):
+    """PUTs every (service, id, addr) over procs x sockets pipelined connections; returns
+    (seconds, ok, failed, first error)."""
+    ctx = multiprocessing.get_context("fork")
+    out_q = ctx.Queue()
+    reqs = [pipeline.request("PUT", put_url(s, i), instance_body(a)) for s, i, a in items]
+    deadline = time.monotonic() + timeout_s
+    ps = [ctx.Process(target=_dur_worker,
+                      args=(api_path, reqs[k::procs], batch, sockets, deadline, out_q),
+                      daemon=True) for k in range(procs)]
+    t0 = time.monotonic()
+    for p in ps:
+        p.start()
+        _pin(p.pid, cpus)
+    res = _collect(ps, out_q, timeout_s + 60)
+    secs = time.monotonic() - t0
+    errs = [r[3] for r in res if r[3]]
+    return secs, sum(r[0] for r in res), sum(r[1] for r in res), errs[0] if errs else None
+
+
+def persistence_doc(api_path):
+    api = Api(api_path)
+    st, body = api.call("GET", "/v1/health")
+    api.close()
+    if st != 200:
+        raise RuntimeError("GET /v1/health: %d %r" % (st, body[:200]))
+    return json.loads(body)["persistence"]
+
+
+def durability_conf(data, fsync, snapshot_every):
+    return ('data_dir = "%s";\npersistence = { fsync = "%s"; snapshot_every = %d; };\n'
+            % (data, fsync, snapshot_every))
+
+
+def timed_restart(args, workdir, cpus, tag, conf_extra, probe_service):
+    """Starts dnsd on an existing data directory; returns (seconds to /v1/health 200,
+    seconds to the first DNS answer with probe_service's 3 A records, server)."""
+    d = os.path.join(workdir, tag)
+    conf = os.path.join(d, "dnsd.conf")
+    with open(conf) as f:
+        port = int(re.search(r'"127\.0\.0\.1:(\d+)"', f.read()).group(1))
+    sock = os.path.join(d, "api.sock")
+    t0 = time.monotonic()
+    srv = Server(tag + "-restart", [args.dnsd, "-c", conf], port, workdir, cpus)
+    srv.api_path = sock
+    t_health = t_dns = None
+    qsock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    deadline = t0 + 120
+    try:
+        while (t_health is None or t_dns is None) and time.monotonic() < deadline:
+            if not srv.alive():
+                raise RuntimeError("dnsd exited:\n" + srv.log_tail())
+            if t_dns is None:
+                r = dns_ask(port, "%s.%s" % (probe_service, DOMAIN), "A", 0.05, qsock)
+                if r is not None and r[0] == 0 and r[1] == 3:
+                    t_dns = time.monotonic() - t0
+            if t_health is None and os.path.exists(sock):
+                try:
+                    api = Api(sock, )
+                    st, _ = api.call("GET", "/v1/health")
+                    api.close()
+                    if st == 200:
+                        t_health = time.monotonic() - t0
+                except OSError:
+                    pass
+            time.sleep(0.001)
+    finally:
+        qsock.close()
+    if t_health is None or t_dns is None:
+        srv.stop()
+        raise RuntimeError("dnsd did not come back in 120 s:\n" + srv.log_tail())
+    return t_health, t_dns, srv
+
+
+def mode_durability(args, workdir, server_cpus, client_cpus, servers):
+    base = args.data_base or "/tmp"
+    log("durability: data directories under %s (filesystem %s); %d pipelined clients "
+        "(%d processes x %d sockets, %d requests per send)"
+        % (base, fs_type(base), args.dur_procs * args.hb_sockets, args.dur_procs,
+           args.hb_sockets, args.batch))
+    n = args.reg_count
+    items = [("r%d" % (j // 3), "i%d" % (j % 3), instance_addr(j)) for j in range(n)]
+    rows = []
+    for fsync in ("always", "interval", "off"):
+        runs = []
+        for rnd in range(args.rounds):
+            data = tempfile.mkdtemp(prefix="dnsd-dur-%s-" % fsync, dir=base)
+            try:
+                # No compaction during the run: the journal holds every registration.
+                srv = start_dnsd(args, workdir, server_cpus, tag="dnsd-%s-%d" % (fsync, rnd),
+                                 extra_conf=durability_conf(data, fsync, 100000000))
+                servers.append(srv)
+                secs, ok, bad, err = register_pipelined(srv.api_path, items, args.dur_procs,
+                                                        args.hb_sockets, args.batch, client_cpus)
+                doc = persistence_doc(srv.api_path)
+                srv.stop()
+                servers.remove(srv)
+            finally:
+                shutil.rmtree(data, ignore_errors=True)
+            per_reg = (doc["journal_bytes"] - 16) / ok if ok else float("nan")
+            runs.append((ok / secs, per_reg))
+            log("  fsync %-8s round %d: %d registrations in %.2f s = %.0f/s; journal %d bytes "
+                "(%.1f per registration); %d failed%s"
+                % (fsync, rnd, ok, secs, ok / secs, doc["journal_bytes"], per_reg, bad,
+                   " (first: %s)" % err if err else ""))
+        rows.append((fsync, statistics.median(r[0] for r in runs),
+                     statistics.median(r[1] for r in runs)))
+
+    # Restore: register with fsync off (faster), snapshot, SIGTERM, restart, time it.
+    m = args.restore_count
+    data = tempfile.mkdtemp(prefix="dnsd-dur-restore-", dir=base)
+    restarts = []
+    try:
+        tag = "dnsd-restore"
+        srv = start_dnsd(args, workdir, server_cpus, tag=tag, log_level="info",
+                         extra_conf=durability_conf(data, "off", 10000))
+        servers.append(srv)
+        items = [("r%d" % (j // 3), "i%d" % (j % 3), instance_addr(j)) for j in range(m)]
+        secs, ok, bad, err = register_pipelined(srv.api_path, items, args.dur_procs,
+                                                args.hb_sockets, args.batch, client_cpus)
+        log("  restore set: %d registrations (fsync off) in %.1f s; %d failed%s"
+            % (ok, secs, bad, " (first: %s)" % err if err else ""))
+        # One snapshot of all of them while DNS is queried from another process, from 0.5 s
+        # before the request to 2 s after: the slowest answer shows how long the loop stalled.
+        ctx = multiprocessing.get_context("fork")
+        probe_q = ctx.Queue()
+
+        def probe(port, seconds, out_q):
+            worst, lost, asked = 0.0, 0, 0
+            qsock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            t_end = time.monotonic() + seconds
+            while time.monotonic() < t_end:
+                q0 = time.monotonic()
+                r = dns_ask(port, "r0.%s" % DOMAIN, "A", 2.0, qsock)
+                asked += 1
+                if r is None:
+                    lost += 1
+                else:
+                    worst = max(worst, time.monotonic() - q0)
+            qsock.close()
+            out_q.put((asked, worst, lost))
+
+        prober = ctx.Process(target=probe, args=(srv.port, 2.5, probe_q), daemon=True)
+        prober.start()
+        _pin(prober.pid, client_cpus)
+        time.sleep(0.5)
+        api = Api(srv.api_path)
+        st, body = api.call("POST", "/v1/snapshot")
+        api.close()
+        asked, worst, lost = _collect([prober], probe_q, 30)[0]
+        time.sleep(1.0)
+        with open(srv.log_path) as f:
+            lines = [ln for ln in f if re.search(r"persist: snapshot \d+: %d instances" % ok, ln)]
+        log("  POST /v1/snapshot: %d %s" % (st, body.decode().strip()))
+        log("  %s" % (lines[-1].strip() if lines else "(no snapshot log line)"))
+        log("  DNS around that snapshot: %d queries in 2.5 s, slowest %.1f ms, %d lost"
+            % (asked, worst * 1e3, lost))
+        srv.stop()
+        servers.remove(srv)
+        sizes = {f: os.path.getsize(os.path.join(data, f)) for f in sorted(os.listdir(data))}
+        log("  data directory after SIGTERM: %s" % ", ".join("%s %d" % kv for kv in sizes.items()))
+        for rnd in range(args.rounds):
+            t_health, t_dns, srv = timed_restart(args, workdir, server_cpus, tag, "", "r%d"
+                                                 % ((m - 1) // 3))
+            servers.append(srv)
+            doc = persistence_doc(srv.api_path)
+            api = Api(srv.api_path)
+            _, hb = api.call("GET", "/v1/health")
+            api.close()
+            got = json.loads(hb)["instances"]
+            srv.stop()
+            servers.remove(srv)
+            restarts.append((t_health, t_dns))
+            log("  restart %d: /v1/health 200 after %.3f s, first correct DNS answer after "
+                "%.3f s; %d instances restored (journal %d bytes)"
+                % (rnd, t_health, t_dns, got, doc["journal_bytes"]))
+            if got != ok:
+                log("  WARNING: %d instances registered, %d restored" % (ok, got))
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+
+    log("\ndurability (data dir on %s, %s; medians over %d round(s)):"
+        % (base, fs_type(base), args.rounds))
+    log("%-10s %14s %22s" % ("fsync", "registrations/s", "journal bytes/registration"))
+    for fsync, rate, per in rows:
+        log("%-10s %14.0f %22.1f" % (fsync, rate, per))
+    log("restore of %d instances (SIGTERM, restart; exec -> ready): /v1/health 200 in %.3f s, "
+        "first correct DNS answer in %.3f s"
+        % (m, statistics.median(r[0] for r in restarts), statistics.median(r[1] for r in restarts)))
+
+
+# ---------------------------------------------------------------------------------------------
 # Health mode: heartbeats for N instances every 10 s plus C active TCP checks, under dnsperf
 
 HEALTH_TTL_S = 30
@@ -1279,6 +1496,15 @@ def main():
                          "without queries, before the dnsperf runs (default 10; 3 with --quick)")
     ap.add_argument("--health-budget", type=float, default=1800.0,
                     help="health mode: hard limit in seconds for the client processes")
+    ap.add_argument("--durability", action="store_true",
+                    help="registrations/s per fsync policy, journal bytes per registration, "
+                         "restore time (issue 5)")
+    ap.add_argument("--restore-count", type=int, default=300000,
+                    help="durability mode: instances to restore")
+    ap.add_argument("--dur-procs", type=int, default=4,
+                    help="durability mode: client processes (x --hb-sockets connections)")
+    ap.add_argument("--data-base", default="/tmp",
+                    help="durability mode: where the data directories are made")
     ap.add_argument("--pause", type=float, default=1.0, help="seconds between runs")
     ap.add_argument("--workdir", help="keep configs, zone, logs and raw dnsperf output here")
     ap.add_argument("--no-pin", action="store_true", help="do not pin with taskset")
@@ -1289,10 +1515,10 @@ def main():
         args.alone = 3.0 if args.alone is None else args.alone
     args.settle = 11.0 if args.settle is None else args.settle
     args.alone = 10.0 if args.alone is None else args.alone
-    if args.health or args.churn or args.registrations:
+    if args.health or args.churn or args.registrations or args.durability:
         args.servers = "dnsd"
     args.servers = [s.strip() for s in args.servers.split(",") if s.strip()]
-    for tool in ["dnsperf", "taskset"] + (["nsd"] if "nsd" in args.servers else []) + \
+    for tool in ([] if args.durability else ["dnsperf"]) + ["taskset"] + (["nsd"] if "nsd" in args.servers else []) + \
             (["knotd"] if "knot" in args.servers else []):
         if not shutil.which(tool):
             sys.exit("bench: %s not found in PATH" % tool)
@@ -1324,7 +1550,9 @@ def main():
     signal.signal(signal.SIGTERM, on_term)
     servers = []
     try:
-        if args.health:
+        if args.durability:
+            mode_durability(args, workdir, server_cpus, client_cpus, servers)
+        elif args.health:
             mode_health(args, workdir, server_cpus, client_cpus, servers)
         elif args.registrations:
             mode_registrations(args, workdir, server_cpus, client_cpus, servers)
