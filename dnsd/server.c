@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-2-Clause
  * DNS over UDP and TCP on libuv. Receives a message, asks query.c for the answer, sends it.
  * TCP connections (RFC 7766) live on an LRU list so the idle timeout and the connection
- * cap can close the longest-idle one first (RFC 7766 §6.2.3). No DNS logic here. */
+ * cap can close the longest-idle one first (RFC 7766 §6.2.3); each also has a total lifetime.
+ * UDP reads up to UDP_BATCH datagrams per system call (recvmmsg). No DNS logic here. */
 #include "server.h"
 
 #include <arpa/inet.h>
@@ -20,6 +21,10 @@
  * this many answers wait to be sent, so it cannot make dnsd buffer without bound (RFC 7766
  * §6.2.1.1 pipelining, §10 resource use); reading resumes once half of them are out. */
 #define TCP_MAX_PENDING_WRITES 64
+/* libuv (1.44, src/unix/udp.c) splits a UV_UDP_RECVMMSG read buffer into 64 KiB slots, one
+ * per datagram, and reads at most 20 (UV__MMSG_MAXWIDTH) per recvmmsg call. */
+#define UDP_SLOT_SIZE (64 * 1024)
+#define UDP_BATCH 20
 
 struct server;
 
@@ -35,16 +40,17 @@ struct tcp_listener {
 
 struct tcp_conn {
     uv_tcp_t handle;
-    uv_timer_t idle;
+    uv_timer_t idle;              /* fires at the idle timeout or the end of life, the earlier */
     struct server *srv;           /* borrowed: the owner */
     struct tcp_conn *prev, *next; /* LRU list, least recently active first */
     uint8_t *buf;                 /* owned: bytes read but not yet answered */
     size_t len, cap;
+    uint64_t deadline_ms;  /* uv_now() past which the connection is wound down */
     unsigned open_handles; /* handle + idle timer still open */
     unsigned pending_writes;
     bool closing;
-    bool read_eof;
-    bool paused; /* reading stopped until pending_writes drains */
+    bool read_eof; /* EOF, or the lifetime ended: read no more, close once flushed */
+    bool paused;   /* reading stopped until pending_writes drains */
 };
 
 struct udp_send {
@@ -71,12 +77,14 @@ struct server {
     size_t n_conns;       /* open connections, for the cap */
     size_t n_conn_allocs; /* connections not yet freed, open or closing */
     uint32_t idle_timeout_ms;
+    uint32_t max_conn_ms;
     uint32_t max_conns;
+    uint32_t udp_rcvbuf;
     unsigned open_handles; /* listeners still open */
     bool stopping;
-    uint32_t n_answered;           /* picks the queries whose duration is measured */
-    struct metrics_dns stats;      /* this loop's counters */
-    uint8_t recv_buf[TCP_MSG_MAX]; /* one UDP datagram at a time (single loop) */
+    uint32_t n_answered;      /* picks the queries whose duration is measured */
+    struct metrics_dns stats; /* this loop's counters */
+    uint8_t *recv_buf;        /* owned: UDP_BATCH slots, shared by the UDP listeners */
 };
 
 static void maybe_free_server(struct server *srv);
@@ -118,12 +126,14 @@ static int make_sockaddr(const struct config_listen *l, struct sockaddr_storage 
 
 /* ---- UDP ---- */
 
+/* One buffer for every read: each datagram is answered inside udp_recv, before the next
+ * read reuses the buffer (one loop). */
 static void udp_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
 {
     struct udp_listener *l = handle->data;
     (void)suggested;
     buf->base = (char *)l->srv->recv_buf;
-    buf->len = sizeof(l->srv->recv_buf);
+    buf->len = UDP_BATCH * UDP_SLOT_SIZE;
 }
 
 static void udp_sent(uv_udp_send_t *req, int status)
@@ -137,6 +147,8 @@ static void udp_recv(uv_udp_t *handle, ssize_t nread, const uv_buf_t *buf,
 {
     struct udp_listener *l = handle->data;
     struct server *srv = l->srv;
+    /* nread == 0 also ends each recvmmsg batch (UV_UDP_MMSG_FREE): the buffer is the
+     * server's, so there is nothing to free. */
     if (nread <= 0 || addr == NULL || (flags & UV_UDP_PARTIAL))
         return;
     const uint8_t *resp;
@@ -186,12 +198,27 @@ static void lru_append(struct server *srv, struct tcp_conn *conn)
     srv->lru_tail = conn;
 }
 
+static void conn_timer_expired(uv_timer_t *timer);
+
+/* Arm the timer for a whole idle timeout from now, or for the end of the connection's
+ * life if that comes first. */
+static void conn_arm_timer(struct tcp_conn *conn)
+{
+    uint64_t now = uv_now(conn->srv->loop);
+    uint64_t due = conn->srv->idle_timeout_ms;
+    if (conn->deadline_ms <= now)
+        due = 0;
+    else if (conn->deadline_ms - now < due)
+        due = conn->deadline_ms - now;
+    uv_timer_start(&conn->idle, conn_timer_expired, due, 0);
+}
+
 static void conn_touch(struct tcp_conn *conn)
 {
     struct server *srv = conn->srv;
     lru_unlink(srv, conn);
     lru_append(srv, conn);
-    uv_timer_again(&conn->idle);
+    conn_arm_timer(conn);
 }
 
 static void conn_handle_closed(uv_handle_t *handle)
@@ -225,17 +252,35 @@ static void conn_close_when_flushed(struct tcp_conn *conn)
         conn_close(conn);
 }
 
-/* Every read and every completed write restarts the timer, so it fires after a whole
- * timeout without progress either way: an idle client, or one that stopped reading. */
-static void idle_expired(uv_timer_t *timer)
-{
-    struct tcp_conn *conn = timer->data;
-    conn_close(conn);
-}
-
 static void tcp_process(struct tcp_conn *conn);
 static void tcp_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf);
 static void tcp_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
+
+/* Every read and every completed write restarts the timer, so before the end of life it
+ * fires only after a whole idle timeout without progress either way: an idle client, or one
+ * that stopped reading. At the end of life the connection reads no more, answers the
+ * complete queries it has already read (as far as TCP_MAX_PENDING_WRITES allows), and
+ * closes once the answers are written; a client that does not read them is closed one idle
+ * timeout later. */
+static void conn_timer_expired(uv_timer_t *timer)
+{
+    struct tcp_conn *conn = timer->data;
+    struct server *srv = conn->srv;
+    if (conn->read_eof || uv_now(srv->loop) < conn->deadline_ms) {
+        conn_close(conn);
+        return;
+    }
+    conn->read_eof = true;
+    uv_read_stop((uv_stream_t *)&conn->handle);
+    tcp_process(conn);
+    if (conn->closing)
+        return;
+    if (conn->pending_writes == 0) {
+        conn_close(conn);
+        return;
+    }
+    uv_timer_start(&conn->idle, conn_timer_expired, srv->idle_timeout_ms, 0);
+}
 
 static void tcp_written(uv_write_t *req, int status)
 {
@@ -374,7 +419,8 @@ static void tcp_accept(uv_stream_t *listener, int status)
     /* At the cap, the longest-idle connection makes room (RFC 7766 §6.2.3). */
     if (srv->n_conns > srv->max_conns && srv->lru_head != conn)
         conn_close(srv->lru_head);
-    uv_timer_start(&conn->idle, idle_expired, srv->idle_timeout_ms, srv->idle_timeout_ms);
+    conn->deadline_ms = uv_now(srv->loop) + srv->max_conn_ms;
+    conn_arm_timer(conn);
     uv_read_start((uv_stream_t *)&conn->handle, tcp_alloc, tcp_read);
 }
 
@@ -392,9 +438,36 @@ static void maybe_free_server(struct server *srv)
     if (!srv->stopping || srv->open_handles > 0 || srv->n_conn_allocs > 0)
         return;
     query_ctx_free(srv->query);
+    free(srv->recv_buf);
     free(srv->udp);
     free(srv->tcp);
     free(srv);
+}
+
+/* Ask for a receive buffer of rcvbuf bytes so that a burst of queries waits in the kernel
+ * instead of being dropped, and log what the kernel granted (Linux caps the request at
+ * net.core.rmem_max and reports twice the usable size). Not fatal: the default still
+ * works. */
+static void set_rcvbuf(uv_udp_t *handle, uint32_t rcvbuf, const char *where)
+{
+    if (rcvbuf == 0)
+        return;
+    int value = rcvbuf > INT32_MAX / 2 ? INT32_MAX / 2 : (int)rcvbuf;
+    int rc = uv_recv_buffer_size((uv_handle_t *)handle, &value);
+    int got = 0;
+    if (rc == 0)
+        rc = uv_recv_buffer_size((uv_handle_t *)handle, &got);
+    if (rc != 0) {
+        log_warn("server", "%s: cannot set the receive buffer: %s", where, uv_strerror(rc));
+        return;
+    }
+    if ((uint32_t)got / 2 < rcvbuf)
+        log_info("server",
+                 "%s: receive buffer %d bytes (asked %u; raise net.core.rmem_max "
+                 "for more)",
+                 where, got, rcvbuf);
+    else
+        log_debug("server", "%s: receive buffer %d bytes", where, got);
 }
 
 static int bind_udp(struct server *srv, const struct config_listen *l, char *err, size_t n)
@@ -404,8 +477,9 @@ static int bind_udp(struct server *srv, const struct config_listen *l, char *err
     char where[96];
     format_addr(l, "udp", where, sizeof(where));
     int rc = make_sockaddr(l, &ss);
+    /* With a family the socket is created now, so its options can be set before bind. */
     if (rc == 0)
-        rc = uv_udp_init(srv->loop, &u->handle);
+        rc = uv_udp_init_ex(srv->loop, &u->handle, (unsigned)l->family | UV_UDP_RECVMMSG);
     if (rc != 0) {
         snprintf(err, n, "%s: %s", where, uv_strerror(rc));
         return rc;
@@ -414,6 +488,7 @@ static int bind_udp(struct server *srv, const struct config_listen *l, char *err
     u->handle.data = u;
     srv->n_udp++;
     srv->open_handles++;
+    set_rcvbuf(&u->handle, srv->udp_rcvbuf, where);
     unsigned flags = l->family == AF_INET6 ? UV_UDP_IPV6ONLY : 0;
     rc = uv_udp_bind(&u->handle, (const struct sockaddr *)&ss, flags);
     if (rc == 0)
@@ -460,11 +535,14 @@ int server_start(uv_loop_t *loop, const struct server_config *cfg, const struct 
     srv->zs = zs;
     srv->ans = ans;
     srv->idle_timeout_ms = cfg->tcp_idle_timeout_ms;
+    srv->max_conn_ms = cfg->tcp_max_connection_ms ? cfg->tcp_max_connection_ms : UINT32_MAX;
+    srv->udp_rcvbuf = cfg->udp_rcvbuf;
     srv->max_conns = cfg->tcp_max_connections ? cfg->tcp_max_connections : 1;
     srv->query = query_ctx_new(&cfg->query);
+    srv->recv_buf = malloc(UDP_BATCH * UDP_SLOT_SIZE);
     srv->udp = calloc(cfg->n_listen ? cfg->n_listen : 1, sizeof(*srv->udp));
     srv->tcp = calloc(cfg->n_listen ? cfg->n_listen : 1, sizeof(*srv->tcp));
-    if (srv->query == NULL || srv->udp == NULL || srv->tcp == NULL) {
+    if (srv->query == NULL || srv->recv_buf == NULL || srv->udp == NULL || srv->tcp == NULL) {
         snprintf(err, err_len, "out of memory");
         goto fail;
     }
@@ -484,6 +562,7 @@ fail:
         server_stop(srv);
     } else {
         query_ctx_free(srv->query);
+        free(srv->recv_buf);
         free(srv->udp);
         free(srv->tcp);
         free(srv);

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: BSD-2-Clause
  * The DNS listeners: UDP and TCP sockets on libuv, each received query handed to query.c
  * and its answer sent back. TCP follows RFC 7766: pipelined queries (a client that does not
- * read its answers is not read from), an idle timeout (no read and no write progress), and
- * a connection cap that closes the longest-idle connection first. Owns its sockets, never
+ * read its answers is not read from), an idle timeout (no read and no write progress), a
+ * total lifetime per connection, and a connection cap that closes the longest-idle
+ * connection first. UDP reads batches with recvmmsg. Owns its sockets, never
  * the zone store or the answers it reads.
  * Loop: every function runs on the loop the server was started on. */
 #pragma once
@@ -24,7 +25,9 @@ struct server_config {
     size_t n_listen;
     uint32_t tcp_idle_timeout_ms;
     uint32_t tcp_max_connections;
-    struct query_config query; /* query.domain is borrowed for the server's life */
+    uint32_t tcp_max_connection_ms; /* past it: stop reading, flush answers, close */
+    uint32_t udp_rcvbuf;            /* SO_RCVBUF to ask for, bytes; 0 = system default */
+    struct query_config query;      /* query.domain is borrowed for the server's life */
 };
 
 struct server;

@@ -2,7 +2,11 @@
 # SPDX-License-Identifier: BSD-2-Clause
 # edns: the OPT record (RFC 6891): echoed with our payload size 1232, a client's larger
 # size clamped to it, BADVERS for an unknown EDNS version, and a plain 512-byte UDP reply
-# truncated (TC) when the answer does not fit.
+# truncated (TC) when the answer does not fit. A burst of UDP queries, read by dnsd in
+# recvmmsg batches, mixing EDNS and plain queries: each is answered on its own terms.
+
+import socket
+import time
 
 import dns.edns
 import dns.flags
@@ -79,6 +83,43 @@ def test():
         r = d.query("big." + D, "A", use_edns=False, tcp=True)
         check(not r.flags & dns.flags.TC, "no TC over TCP")
         eq(len(rrs(r, "A")), N_BIG, "all A records over TCP")
+
+        udp_burst_is_answered_query_by_query(d)
+
+
+def udp_burst_is_answered_query_by_query(d):
+    """Queries sent back to back reach dnsd in batches (recvmmsg, several datagrams per
+    read); every one must get its own answer: its ID, its EDNS or not, its truncation."""
+    count = 150
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        s.connect(("127.0.0.1", d.port))
+        for i in range(count):
+            if i % 2:
+                q = dns.message.make_query("web." + D, "A", use_edns=0, payload=1232)
+            else:
+                q = dns.message.make_query("big." + D, "A", use_edns=False)
+            q.id = 0x4000 + i
+            s.send(q.to_wire())
+        got = {}
+        s.settimeout(0.5)
+        deadline = time.monotonic() + 5
+        while len(got) < count and time.monotonic() < deadline:
+            try:
+                m = dns.message.from_wire(s.recv(65536))
+            except socket.timeout:
+                continue
+            got[m.id - 0x4000] = m
+    finally:
+        s.close()
+    eq(sorted(got), list(range(count)), "every query of the burst answered once")
+    eq([i for i, m in got.items() if (m.edns == 0) != bool(i % 2)], [],
+       "OPT in exactly the replies to EDNS queries")
+    eq([i for i, m in got.items() if bool(m.flags & dns.flags.TC) == bool(i % 2)], [],
+       "TC in exactly the replies to the big plain queries")
+    eq(sorted({rrs(m, "A")[0] for i, m in got.items() if i % 2}), ["127.0.0.10"],
+       "EDNS replies carry the web answer")
 
 
 main(test)

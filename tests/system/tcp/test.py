@@ -5,8 +5,13 @@
 # dns.tcp_idle_timeout_ms. Message framing: a query sent one byte at a time, a 0-length
 # message, a 65535-byte message. The connection cap closes the longest-idle connection; a
 # client that pipelines without reading is no longer read from (bounded buffering) and is
-# closed once its answers stall for the idle timeout.
+# closed once its answers stall for the idle timeout. A busy connection is closed at
+# dns.tcp_max_connection_ms however often it sends queries. 600 idle connections from one
+# attacker (more than the default cap) do not lock out a resolver, and dnsd's RSS stays
+# bounded.
 
+import resource
+import select
 import socket
 import struct
 import time
@@ -15,7 +20,7 @@ import dns.flags
 import dns.message
 import dns.rcode
 
-from dnsdtest import (Dnsd, check, eq, main, recv_exact, rrs, tcp_read_message,
+from dnsdtest import (CheckFailed, Dnsd, check, eq, main, recv_exact, rrs, tcp_read_message,
                       tcp_send_query)
 
 D = "service.internal."
@@ -124,6 +129,25 @@ def test():
                            port=1000 + i)
         connection_cap_closes_longest_idle(d)
         client_that_does_not_read_is_not_read_from(d)
+
+    with Dnsd(config=LIFETIME_CONFIG) as d:
+        d.put_instance("web", "web-1", addresses=["10.3.0.1"], port=80)
+        busy_connection_is_closed_at_its_lifetime(d)
+
+    with Dnsd() as d:  # dns.tcp_max_connections and timeouts at their defaults
+        d.put_instance("web", "web-1", addresses=["10.3.0.1"], port=80)
+        idle_flood_does_not_lock_out_a_resolver(d)
+
+
+LIFETIME_CONFIG = """
+dns = {
+    tcp_idle_timeout_ms = 1000;
+    tcp_max_connection_ms = 1500;
+};
+"""
+FLOOD = 600
+DEFAULT_MAX_CONNECTIONS = 512  # dns.tcp_max_connections default (dnsd.conf(5))
+RSS_GROWTH_MAX_KIB = 32 * 1024
 
 
 CAP_CONFIG = """
@@ -298,6 +322,112 @@ def stalled_reader_is_closed_after_idle_timeout(d):
         s.close()
     r = d.query("many." + D, "A", tcp=True)
     eq(len(rrs(r, "A")), N, "TCP still served after closing a stalled client")
+
+
+def busy_connection_is_closed_at_its_lifetime(d):
+    """A client sending a query every 100 ms never goes idle (idle timeout 1 s), yet its
+    connection ends at dns.tcp_max_connection_ms (1.5 s); every query it sent before the
+    end was answered."""
+    s = d.tcp_connect()
+    t0 = time.monotonic()
+    answered = 0
+    closed_at = None
+    try:
+        s.settimeout(2)
+        for i in range(60):  # 6 s at most
+            try:
+                tcp_send_query(s, query_wire("web." + D, "A", 0x5000 + i))
+                m = dns.message.from_wire(tcp_read_message(s))
+            except (CheckFailed, OSError):  # closed or reset by dnsd
+                closed_at = time.monotonic() - t0
+                break
+            eq(m.id, 0x5000 + i, "busy connection answer %d" % i)
+            answered += 1
+            time.sleep(0.1)
+    finally:
+        s.close()
+    print("lifetime: busy connection closed at %s s after %d answers" % (
+        "%.2f" % closed_at if closed_at is not None else "never", answered))
+    check(closed_at is not None, "busy connection closed (%d answers)" % answered)
+    check(1.4 <= closed_at <= 3.0,
+          "closed at the 1.5 s lifetime, past the 1 s idle timeout (%.2f s)" % closed_at)
+    check(answered >= 10, "answered every 100 ms until then (%d answers)" % answered)
+    r = d.query("web." + D, "A", tcp=True)
+    eq(rrs(r, "A"), ["10.3.0.1"], "a new connection is served after the lifetime close")
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS for pid %d" % pid)
+
+
+def closed_by_peer(socks, timeout):
+    """Indexes of the sockets in socks that the peer has closed (readable at EOF)."""
+    poller = select.poll()
+    by_fd = {}
+    for i, s in enumerate(socks):
+        poller.register(s, select.POLLIN)
+        by_fd[s.fileno()] = i
+    closed = set()
+    for fd, _ in poller.poll(int(timeout * 1000)):
+        i = by_fd[fd]
+        try:
+            if socks[i].recv(1) == b"":
+                closed.add(i)
+        except ConnectionError:
+            closed.add(i)
+    return closed
+
+
+def idle_flood_does_not_lock_out_a_resolver(d):
+    """RFC 7766 §6.2.3 and issue 6: one attacker opens 600 idle connections, more than the
+    default cap; a resolver connecting afterwards is still answered promptly, because the
+    longest-idle connections make room, and dnsd's memory stays bounded."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < FLOOD + 64:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, FLOOD + 256), hard))
+    rss_before = rss_kib(d.pid())
+    flood = []
+    try:
+        for _ in range(FLOOD):
+            flood.append(socket.create_connection(("127.0.0.1", d.port), timeout=5))
+        time.sleep(0.5)  # let dnsd accept the backlog
+        t0 = time.monotonic()
+        r = d.query("web." + D, "A", tcp=True, timeout=2)
+        elapsed = time.monotonic() - t0
+        eq(rrs(r, "A"), ["10.3.0.1"], "resolver answered over TCP during the flood")
+        check(elapsed < 1.0, "resolver answered within 1 s during the flood (%.3f s)"
+              % elapsed)
+        # A resolver that keeps its connection open is served again on it.
+        s = d.tcp_connect()
+        try:
+            for i in range(3):
+                tcp_send_query(s, query_wire("web." + D, "A", 0x6000 + i))
+                eq(answer_id(s), 0x6000 + i, "resolver connection query %d" % i)
+        finally:
+            s.close()
+        closed = closed_by_peer(flood, 0.5)
+        want = FLOOD + 2 - DEFAULT_MAX_CONNECTIONS
+        check(len(closed) >= want - 2,
+              "the cap closed the longest-idle flood connections (%d closed, about %d due)"
+              % (len(closed), want))
+        check(max(closed) < FLOOD // 3,
+              "the connections closed are the oldest ones (latest index %d)" % max(closed))
+        rss_during = rss_kib(d.pid())
+        print("flood: %d connections, %d closed by the cap, resolver answered in %.3f s, "
+              "RSS %d -> %d KiB" % (FLOOD, len(closed), elapsed, rss_before, rss_during))
+        check(rss_during - rss_before < RSS_GROWTH_MAX_KIB,
+              "RSS bounded with %d connections (%d -> %d KiB)"
+              % (FLOOD, rss_before, rss_during))
+    finally:
+        for s in flood:
+            s.close()
+    r = d.query("web." + D, "A", tcp=True)
+    eq(rrs(r, "A"), ["10.3.0.1"], "TCP served after the flood closed")
+    check(d.alive(), "dnsd still running after the flood")
 
 
 main(test)
