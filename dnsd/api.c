@@ -949,6 +949,38 @@ static bool decode_text(json_t *root, const char *name, const char **out, struct
 
 /* ---- handlers ---- */
 
+/* Reply to a registry refusal of a put. A full service is the caller's own quota, which
+ * it can free by deregistering its instances: 429, the status Google's API guide gives
+ * RESOURCE_EXHAUSTED quota errors. A full registry is the server's capacity, which no
+ * client can fix alone: 503, a condition the operator must resolve (and clients may retry
+ * later, as leases expire). Neither names a field: the request itself is valid.
+ * Returns: what reply_bad returns, or err when it is no refusal (out of memory). */
+static int put_refused(const struct api *api, int err, const char *field, const char *service,
+                       struct api_response *out)
+{
+    const struct registry_options *lim = registry_options(api->reg);
+    struct bad bad;
+    switch (err) {
+    case DNSD_EINVAL:
+        reject(&bad, field, "invalid %s", field ? field : "instance");
+        return reply_bad(out, 400, &bad);
+    case DNSD_ERANGE:
+        reject(&bad, "meta", "meta: its \"key=value\" strings exceed %zu bytes in all",
+               lim->max_meta_bytes);
+        return reply_bad(out, 400, &bad);
+    case DNSD_ENOSPC:
+        if (field) {
+            reject(&bad, NULL, "service %s is full: at most %zu instances per service", service,
+                   lim->max_instances_per_service);
+            return reply_bad(out, 429, &bad);
+        }
+        reject(&bad, NULL, "registry full: at most %zu instances", lim->max_instances);
+        return reply_bad(out, 503, &bad);
+    default:
+        return err;
+    }
+}
+
 static int handle_put(struct api *api, const char *service, const char *id, const char *body,
                       size_t body_len, uint64_t now_ms, struct api_response *out)
 {
@@ -987,10 +1019,7 @@ static int handle_put(struct api *api, const char *service, const char *id, cons
     err = registry_put(api->reg, &inst, now_ms, &field);
     if (err) {
         api_response_clear(&ok);
-        if (err == DNSD_EINVAL) {
-            reject(&bad, field, "invalid %s", field ? field : "instance");
-            err = reply_bad(out, 400, &bad);
-        }
+        err = put_refused(api, err, field, service, out);
         goto done;
     }
     settle(api, service, id, &p.inst, now_ms, &ok);

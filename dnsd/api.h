@@ -91,7 +91,9 @@ void api_set_persistence(struct api *api, const struct api_persistence *hooks);
  * .../instances/{id}/heartbeat, PUT .../instances/{id}/maintenance, GET /v1/services, GET
  * /v1/services/{service}[?index=N&wait=D], GET /v1/health, POST (or PUT) /v1/snapshot;
  * HEAD is answered as GET. Errors
- * are {"error": "...", "field": "..."} with 400, 404, 405.
+ * are {"error": "...", "field": "..."} with 400, 404, 405; a PUT of a new instance beyond
+ * the registry's capacity (registry_options) gets 429 when its service is full and 503 when
+ * the whole registry is, both without a field.
  * GET /v1/services/{service} (index = registry_service_index) and GET /v1/services (index =
  * registry_serial) set has_index. A watch (index=N given) whose service index is still N or
  * less, without API_FINAL in flags, is parked: out->status is 0, body NULL, and

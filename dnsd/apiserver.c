@@ -6,7 +6,10 @@
  * whole request goes to api_handle(). A watch that api_handle parks (status 0) is suspended
  * (MHD_suspend_connection) and kept on a hash chain by service and in a deadline heap; a
  * change of that service or the deadline resumes it, and MHD then calls the access handler
- * again, which asks api_handle again. No JSON and no registry logic here. */
+ * again, which asks api_handle again. Each connection must deliver a whole request within
+ * timeout_s of being ready for it (a read deadline against slowloris, beside MHD's idle
+ * timeout); headers must fit in max_header (MHD's per-connection memory) or MHD answers
+ * 431. No JSON and no registry logic here. */
 #include "apiserver.h"
 
 #include <arpa/inet.h>
@@ -49,6 +52,19 @@ struct endpoint {
 
 struct request;
 
+/* Per-connection state (MHD's socket context), from MHD_CONNECTION_NOTIFY_STARTED to
+ * _CLOSED. While the connection waits for or reads a request it is on srv's reading list,
+ * oldest first, and is cut off request_timeout_ms after it got there: MHD's own timeout
+ * only measures inactivity, which a client sending a byte now and then never reaches
+ * (slowloris). */
+struct conn {
+    struct endpoint *ep;      /* borrowed: the endpoint serving the connection */
+    int fd;                   /* borrowed from MHD */
+    uint64_t since_ms;        /* loop clock: when it began to wait for this request */
+    bool reading;             /* on the reading list */
+    struct conn *prev, *next; /* borrowed: neighbours on the reading list */
+};
+
 struct apiserver {
     uv_loop_t *loop;      /* borrowed */
     struct api *api;      /* borrowed */
@@ -69,6 +85,11 @@ struct apiserver {
                                        waiting for the journal's sync */
     struct metrics_sources metrics; /* copy; its pointers are borrowed from the daemon */
     struct metrics_api api_stats;   /* replies sent */
+    /* connections waiting for or reading a request, oldest first */
+    struct conn *reading_head, *reading_tail; /* borrowed; owned by MHD's socket contexts */
+    uint64_t request_timeout_ms;
+    uv_timer_t read_timer; /* fires at the oldest reading connection's deadline */
+    bool read_timer_open;
 };
 
 /* Per-request state kept by MHD between calls of the access handler (con_cls); freed on
@@ -458,6 +479,112 @@ static void commit_forget(struct apiserver *srv, struct request *req)
     api_response_clear(&req->commit_reply);
 }
 
+/* ---- request read deadline ----------------------------------------------------------------- */
+
+static void on_read_timer(uv_timer_t *timer);
+
+static void arm_read_timer(struct apiserver *srv)
+{
+    if (!srv->read_timer_open || srv->stopping)
+        return;
+    if (srv->reading_head == NULL) {
+        uv_timer_stop(&srv->read_timer);
+        return;
+    }
+    uint64_t due = srv->reading_head->since_ms + srv->request_timeout_ms, now = uv_now(srv->loop);
+    uv_timer_start(&srv->read_timer, on_read_timer, due > now ? due - now : 0, 0);
+}
+
+/* Take c off the reading list (its request has arrived, or it closed). */
+static void reading_stop(struct apiserver *srv, struct conn *c)
+{
+    if (c == NULL || !c->reading)
+        return;
+    bool was_head = srv->reading_head == c;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        srv->reading_head = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    else
+        srv->reading_tail = c->prev;
+    c->prev = c->next = NULL;
+    c->reading = false;
+    if (was_head)
+        arm_read_timer(srv);
+}
+
+/* Start c's deadline for its next request now; the list stays ordered by since_ms. */
+static void reading_start(struct apiserver *srv, struct conn *c)
+{
+    if (c == NULL)
+        return;
+    reading_stop(srv, c);
+    c->since_ms = uv_now(srv->loop);
+    c->prev = srv->reading_tail;
+    if (srv->reading_tail)
+        srv->reading_tail->next = c;
+    else
+        srv->reading_head = c;
+    srv->reading_tail = c;
+    c->reading = true;
+    if (srv->reading_head == c)
+        arm_read_timer(srv);
+}
+
+static struct conn *conn_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return info ? info->socket_context : NULL;
+}
+
+/* Shut down the connections past their deadline. shutdown(), not close(): the fd stays
+ * MHD's, which sees the end of the stream on its next run and closes it the usual way. */
+static void on_read_timer(uv_timer_t *timer)
+{
+    struct apiserver *srv = timer->data;
+    uint64_t now = uv_now(srv->loop);
+    struct conn *c;
+    while ((c = srv->reading_head) != NULL && c->since_ms + srv->request_timeout_ms <= now) {
+        reading_stop(srv, c);
+        log_debug("api", "%s: no complete request within %" PRIu64 " ms; closing", c->ep->name,
+                  srv->request_timeout_ms);
+        shutdown(c->fd, SHUT_RDWR);
+        if (c->ep->timer_open)
+            uv_timer_start(&c->ep->timer, on_timer, 0, 0);
+    }
+    arm_read_timer(srv);
+}
+
+static void notify_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                              enum MHD_ConnectionNotificationCode toe)
+{
+    struct endpoint *ep = cls;
+    struct conn *c = *socket_context;
+    if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+        reading_stop(ep->srv, c);
+        free(c);
+        *socket_context = NULL;
+        return;
+    }
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    c = calloc(1, sizeof(*c));
+    if (c == NULL || info == NULL) {
+        /* Without its state the connection has no read deadline; MHD's idle timeout and
+         * connection limit still apply. */
+        log_error("api", "%s: out of memory tracking a connection", ep->name);
+        free(c);
+        return;
+    }
+    c->ep = ep;
+    c->fd = info->connect_fd;
+    *socket_context = c;
+    reading_start(ep->srv, c);
+}
+
 /* ---- requests ------------------------------------------------------------------------------ */
 
 static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -477,6 +604,7 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn, co
         if (clen && strtoull(clen, NULL, 10) > srv->max_body) {
             char msg[96];
             snprintf(msg, sizeof(msg), "request body exceeds %zu bytes", srv->max_body);
+            reading_stop(srv, conn_of(conn));
             return send_error(conn, 413, msg, "body");
         }
         req = calloc(1, sizeof(*req));
@@ -492,6 +620,9 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn, co
         *upload_data_size = 0;
         return MHD_YES;
     }
+    /* The whole request has arrived: no read deadline while it is answered, parked or
+     * waiting for the journal. */
+    reading_stop(srv, conn_of(conn));
     if (req->too_large) {
         char msg[96];
         snprintf(msg, sizeof(msg), "request body exceeds %zu bytes", srv->max_body);
@@ -540,7 +671,10 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **con
 {
     struct endpoint *ep = cls;
     struct request *req = *con_cls;
-    (void)toe;
+    /* A kept-alive connection now waits for its next request (if it is closing, the
+     * NOTIFY_CLOSED that follows takes it off the list again). */
+    if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK && !ep->srv->stopping)
+        reading_start(ep->srv, conn_of(conn));
     /* Every reply is counted here, whichever path queued it. */
     const union MHD_ConnectionInfo *sent =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_HTTP_STATUS);
@@ -751,7 +885,8 @@ static int endpoint_start(struct apiserver *srv, struct endpoint *ep,
         0, NULL, NULL, handle_request, ep, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, ep,
         MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED, request_completed, ep,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)cfg->timeout_s, MHD_OPTION_END);
+        (unsigned)cfg->timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->max_header,
+        MHD_OPTION_NOTIFY_CONNECTION, notify_connection, ep, MHD_OPTION_END);
     if (ep->mhd == NULL) {
         close(fd);
         if (ep->unix_path[0])
@@ -788,6 +923,7 @@ int apiserver_start(uv_loop_t *loop, const struct apiserver_config *cfg, struct 
     srv->loop = loop;
     srv->api = api;
     srv->max_body = cfg->max_body;
+    srv->request_timeout_ms = (uint64_t)cfg->timeout_s * 1000;
     /* Watches may hold 3/4 of an endpoint's connections; the rest stay for registrations. */
     srv->max_parked = cfg->max_connections - cfg->max_connections / 4;
     if (srv->max_parked == 0)
@@ -809,6 +945,10 @@ int apiserver_start(uv_loop_t *loop, const struct apiserver_config *cfg, struct 
     uv_timer_init(loop, &srv->watch_timer);
     srv->watch_timer.data = srv;
     srv->watch_timer_open = true;
+    srv->open_handles++;
+    uv_timer_init(loop, &srv->read_timer);
+    srv->read_timer.data = srv;
+    srv->read_timer_open = true;
     srv->open_handles++;
     for (size_t i = 0; i < cfg->n_endpoints; i++) {
         struct endpoint *ep = &srv->eps[i];
@@ -867,6 +1007,9 @@ void apiserver_stop(struct apiserver *srv)
     if (srv->watch_timer_open)
         uv_close((uv_handle_t *)&srv->watch_timer, watch_timer_closed);
     srv->watch_timer_open = false;
+    if (srv->read_timer_open)
+        uv_close((uv_handle_t *)&srv->read_timer, watch_timer_closed);
+    srv->read_timer_open = false;
     for (size_t i = 0; i < srv->n_eps; i++) {
         struct endpoint *ep = &srv->eps[i];
         /* MHD must not be stopped with suspended connections. Resumed, one more run lets

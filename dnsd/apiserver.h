@@ -24,7 +24,9 @@ struct apiserver_config {
     size_t max_body;          /* larger request bodies get 413 */
     uint32_t max_connections; /* per endpoint; at most 3/4 of them (>= 1) may be parked
                                  watches, so registrations always find a slot */
-    uint32_t timeout_s;       /* idle connection timeout */
+    uint32_t timeout_s;       /* idle connection timeout; also bounds a slow request */
+    size_t max_header;        /* per-connection memory (request line, headers, buffers);
+                                 larger headers get 431 */
 };
 
 struct apiserver;

@@ -20,6 +20,7 @@
 #include "dnsd/duration.h"
 #include "dnsd/error.h"
 #include "dnsd/names.h"
+#include "registry.h"
 
 /* ---- endpoints ---------------------------------------------------------------------------- */
 
@@ -239,6 +240,8 @@ static const struct opt dns_opts[] = {
     OPT("udp_max_size", OPT_U16, udp_max_size, 512, 65535),
     OPT("tcp_idle_timeout_ms", OPT_U32, tcp_idle_timeout_ms, 1, 3600000),
     OPT("tcp_max_connections", OPT_U32, tcp_max_connections, 1, 65535),
+    OPT("tcp_max_connection_ms", OPT_U32, tcp_max_connection_ms, 1, 86400000),
+    OPT("udp_rcvbuf", OPT_U32, udp_rcvbuf, 0, 1073741824),
     END,
 };
 
@@ -258,6 +261,17 @@ static const struct opt api_opts[] = {
     OPT("max_body", OPT_SIZE, api_max_body, 1, 64 * 1024 * 1024),
     OPT("max_connections", OPT_U32, api_max_connections, 1, 65535),
     OPT("timeout_s", OPT_U32, api_timeout_s, 1, 3600),
+    OPT("max_header", OPT_SIZE, api_max_header, 4096, 1024 * 1024),
+    END,
+};
+
+/* 64 meta strings of 255 bytes at most: a larger byte limit could never be reached. */
+#define META_BYTES_MAX (REGISTRY_MAX_META * REGISTRY_MAX_TXT_LEN)
+
+static const struct opt limits_opts[] = {
+    OPT("max_instances", OPT_U32, limits_max_instances, 1, INT32_MAX),
+    OPT("max_instances_per_service", OPT_U32, limits_max_instances_per_service, 1, INT32_MAX),
+    OPT("max_meta_bytes", OPT_U32, limits_max_meta_bytes, 1, META_BYTES_MAX),
     END,
 };
 
@@ -299,8 +313,9 @@ struct group {
 };
 
 static const struct group groups[] = {
-    {"dns", dns_opts},     {"soa", soa_opts},       {"api_options", api_opts},
-    {"lease", lease_opts}, {"health", health_opts}, {"persistence", persistence_opts},
+    {"dns", dns_opts},       {"soa", soa_opts},       {"api_options", api_opts},
+    {"lease", lease_opts},   {"health", health_opts}, {"persistence", persistence_opts},
+    {"limits", limits_opts},
 };
 
 #define N_GROUPS (sizeof(groups) / sizeof(groups[0]))
@@ -382,6 +397,8 @@ void config_init_defaults(struct dnsd_config *cfg)
     cfg->udp_max_size = 1232; /* DNS flag day 2020: no IP fragmentation */
     cfg->tcp_idle_timeout_ms = 10000;
     cfg->tcp_max_connections = 512;
+    cfg->tcp_max_connection_ms = 60000;
+    cfg->udp_rcvbuf = 4194304;
 
     cfg->soa_refresh = 3600;
     cfg->soa_retry = 600;
@@ -395,6 +412,14 @@ void config_init_defaults(struct dnsd_config *cfg)
     cfg->api_max_body = 65536;
     cfg->api_max_connections = 256;
     cfg->api_timeout_s = 30;
+    /* Room for a request line and headers of a few KiB, as nginx's 8k header buffers. */
+    cfg->api_max_header = 8192;
+
+    /* Generous for one fleet, yet a runaway registrar cannot exhaust memory. */
+    cfg->limits_max_instances = 100000;
+    cfg->limits_max_instances_per_service = 10000;
+    /* Keeps an instance's TXT answer well inside a 64 KiB TCP message. */
+    cfg->limits_max_meta_bytes = 4096;
 
     cfg->lease_default_s = 30;
     cfg->lease_min_s = 1;

@@ -62,6 +62,8 @@ struct dnsd_config {
     uint16_t udp_max_size; /* EDNS UDP payload limit we honour (RFC 6891 §6.2.5) */
     uint32_t tcp_idle_timeout_ms;
     uint32_t tcp_max_connections;
+    uint32_t tcp_max_connection_ms; /* total lifetime of a TCP connection */
+    uint32_t udp_rcvbuf;            /* SO_RCVBUF asked for, bytes; 0 = system default */
 
     /* soa { } : the synthesised apex of the service domain */
     char ns_name[256]; /* "" = "ns." + domain */
@@ -73,6 +75,13 @@ struct dnsd_config {
     size_t api_max_body;      /* request body limit, bytes */
     uint32_t api_max_connections;
     uint32_t api_timeout_s; /* idle connection timeout */
+    size_t api_max_header;  /* per-connection memory for the request line, headers and
+                               buffers (MHD_OPTION_CONNECTION_MEMORY_LIMIT), bytes */
+
+    /* limits { } : registry capacity */
+    uint32_t limits_max_instances;             /* instances in all */
+    uint32_t limits_max_instances_per_service; /* instances of one service */
+    uint32_t limits_max_meta_bytes;            /* sum of "key=value" bytes of one instance's meta */
 
     /* lease { } */
     uint32_t lease_default_s; /* when a registration names no ttl */

@@ -611,6 +611,9 @@ int daemon_start(uv_loop_t *loop, const struct dnsd_config *cfg, struct daemon *
         .preservation_threshold = cfg->preservation_threshold,
         .preservation_min_instances = cfg->preservation_min_instances,
         .preservation_max_ms = cfg->preservation_max_ms,
+        .max_instances = cfg->limits_max_instances,
+        .max_instances_per_service = cfg->limits_max_instances_per_service,
+        .max_meta_bytes = cfg->limits_max_meta_bytes,
     };
     d->reg = registry_new(&reg_opts, on_registry_change, d);
     d->ans = answers_new(d->cfg.domain, cfg->health_only_passing);
@@ -642,6 +645,8 @@ int daemon_start(uv_loop_t *loop, const struct dnsd_config *cfg, struct daemon *
         .n_listen = cfg->n_listen,
         .tcp_idle_timeout_ms = cfg->tcp_idle_timeout_ms,
         .tcp_max_connections = cfg->tcp_max_connections,
+        .tcp_max_connection_ms = cfg->tcp_max_connection_ms,
+        .udp_rcvbuf = cfg->udp_rcvbuf,
         .query = {.domain = d->cfg.domain,
                   .dns_ttl = cfg->dns_ttl,
                   .min_ttl = cfg->dns_min_ttl,
@@ -657,6 +662,7 @@ int daemon_start(uv_loop_t *loop, const struct dnsd_config *cfg, struct daemon *
         .max_body = cfg->api_max_body,
         .max_connections = cfg->api_max_connections,
         .timeout_s = cfg->api_timeout_s,
+        .max_header = cfg->api_max_header,
     };
     rc = apiserver_start(loop, &http_cfg, d->api, &d->http, err, err_len);
     if (rc != 0)

@@ -515,7 +515,7 @@ struct registry *registry_new(const struct registry_options *opts, registry_chan
         goto fail;
     reg->on_change = on_change;
     reg->user = user;
-    if (opts && opts->preservation_enabled)
+    if (opts)
         reg->opts = *opts;
     return reg;
 fail:
@@ -537,6 +537,11 @@ void registry_free(struct registry *reg)
     free(reg->heap);
     tombs_free(reg);
     free(reg);
+}
+
+const struct registry_options *registry_options(const struct registry *reg)
+{
+    return &reg->opts;
 }
 
 size_t registry_service_count(const struct registry *reg)
@@ -632,11 +637,51 @@ void registry_notify_entry(struct registry *reg, enum registry_change change, st
     registry_notify(reg, change, e->svc, e->inst.service, e->inst.id);
 }
 
-int registry_put(struct registry *reg, const struct registry_instance *inst, uint64_t now_ms,
-                 const char **field)
+/* Bytes of inst's meta as TXT "key=value" strings, without their length octets. */
+static size_t meta_bytes(const struct registry_instance *inst)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < inst->n_meta; i++)
+        n += strlen(inst->meta[i].key) + 1 + strlen(inst->meta[i].value);
+    return n;
+}
+
+/* Which capacity limit a put of inst would exceed. Returns: 0, DNSD_ERANGE or
+ * DNSD_ENOSPC with *field as registry_put describes. */
+static int over_limit(const struct registry *reg, const struct registry_instance *inst,
+                      const char **field)
+{
+    const struct registry_options *o = &reg->opts;
+    if (o->max_meta_bytes && meta_bytes(inst) > o->max_meta_bytes) {
+        if (field)
+            *field = "meta";
+        return DNSD_ERANGE;
+    }
+    size_t pos;
+    const struct registry_service *svc = svc_search(reg, inst->service, &pos);
+    if (svc && item_search(svc, inst->id, &pos))
+        return 0; /* a replacement takes no new room */
+    if (o->max_instances_per_service && svc && svc->n_items >= o->max_instances_per_service) {
+        if (field)
+            *field = "service";
+        return DNSD_ENOSPC;
+    }
+    if (o->max_instances && reg->n_heap >= o->max_instances) {
+        if (field)
+            *field = NULL;
+        return DNSD_ENOSPC;
+    }
+    return 0;
+}
+
+/* registry_put, with the capacity limits checked when limited. */
+static int put(struct registry *reg, const struct registry_instance *inst, uint64_t now_ms,
+               const char **field, bool limited)
 {
     int err = registry_validate(inst, field);
     if (err)
+        return err;
+    if (limited && (err = over_limit(reg, inst, field)) != 0)
         return err;
 
     struct registry_instance fresh;
@@ -712,9 +757,15 @@ fail:
     return DNSD_ENOMEM;
 }
 
+int registry_put(struct registry *reg, const struct registry_instance *inst, uint64_t now_ms,
+                 const char **field)
+{
+    return put(reg, inst, now_ms, field, true);
+}
+
 int registry_restore(struct registry *reg, const struct registry_instance *inst, const char **field)
 {
-    int err = registry_put(reg, inst, inst->heartbeat_ms, field);
+    int err = put(reg, inst, inst->heartbeat_ms, field, false);
     if (err)
         return err;
     struct entry *e = registry_entry_find(reg, inst->service, inst->id);

@@ -136,6 +136,10 @@ struct registry_options {
     double preservation_threshold;     /* share of instances, e.g. 0.5 */
     size_t preservation_min_instances; /* below this count never enter */
     uint64_t preservation_max_ms;      /* leave after this long at most */
+    /* Capacity limits enforced by registry_put (not by registry_restore); 0 = no limit. */
+    size_t max_instances;             /* instances in all */
+    size_t max_instances_per_service; /* instances of one service */
+    size_t max_meta_bytes;            /* sum of strlen("key=value") over an instance's meta */
 };
 
 /* Told about every change after it is applied; service and id are borrowed for the call
@@ -147,11 +151,15 @@ struct registry;
 struct registry_service;
 
 /* Create an empty registry; on_change (may be NULL) hears about every change. opts may be
- * NULL: self-preservation off. opts is copied.
+ * NULL: self-preservation off and no capacity limits. opts is copied.
  * Returns: the registry, or NULL when out of memory. */
 struct registry *registry_new(const struct registry_options *opts, registry_change_cb *on_change,
                               void *user);
 void registry_free(struct registry *reg);
+
+/* The options reg was created with (all zero when registry_new had NULL).
+ * Returns: borrowed for the registry's lifetime. */
+const struct registry_options *registry_options(const struct registry *reg);
 
 /* Names and parsing: "passing", "warning", "critical", "maintenance".
  * registry_health_name returns a static string ("unknown" for a value out of range). */
@@ -216,7 +224,11 @@ uint64_t registry_next_deadline(const struct registry *reg);
  * keeps registered_ms and maintenance, resets the reported status to passing without a
  * note, and keeps the check state unless the check spec changed (then pending again).
  * Reports REGISTRY_CHANGE_PUT; then, like a heartbeat, may leave self-preservation.
- * Returns: 0, DNSD_EINVAL (see registry_validate; *field names the field), DNSD_ENOMEM.
+ * Replacing an instance is always allowed; only a new one counts against the capacity.
+ * Returns: 0, DNSD_EINVAL (see registry_validate; *field names the field), DNSD_ERANGE
+ * (meta over max_meta_bytes; *field is "meta"), DNSD_ENOSPC (a new instance while the
+ * service holds max_instances_per_service, *field "service", or while the registry holds
+ * max_instances, *field NULL), DNSD_ENOMEM.
  * Ownership: copies inst (including check.target); the caller keeps it. */
 int registry_put(struct registry *reg, const struct registry_instance *inst, uint64_t now_ms,
                  const char **field);
@@ -226,7 +238,8 @@ int registry_put(struct registry *reg, const struct registry_instance *inst, uin
  * the reported status and note, and maintenance with its reason are taken from inst; an
  * active check starts pending. An existing instance of the same name is replaced. Reports
  * the same changes as registry_put, registry_heartbeat and registry_set_maintenance would.
- * For restoring at start-up; the caller records nothing in the journal for it.
+ * For restoring at start-up; the caller records nothing in the journal for it. The
+ * capacity limits do not apply: what was acknowledged survives a lowered limit.
  * Returns: 0, DNSD_EINVAL (*field names the field), DNSD_ENOMEM; after a failure the
  * instance may be stored with its registration only.
  * Ownership: copies inst; the caller keeps it. */

@@ -404,6 +404,56 @@ Test(api, registry_rejection_is_reported_as_400)
     cr_assert_eq(registry_instance_count(reg), 0);
 }
 
+/* Replace the fixture's registry and api with ones under the given limits. */
+static void limit(const struct registry_options *opts)
+{
+    api_free(api);
+    registry_free(reg);
+    reg = registry_new(opts, NULL, NULL);
+    cr_assert_not_null(reg);
+    api = api_new(reg, &test_cfg);
+    cr_assert_not_null(api);
+}
+
+Test(api, full_service_is_429_and_replacing_still_works)
+{
+    limit(&(struct registry_options){.max_instances_per_service = 2});
+    cr_assert_eq(call("PUT", "/v1/services/web/instances/a", MINIMAL, 0).status, 201);
+    cr_assert_eq(call("PUT", "/v1/services/web/instances/b", MINIMAL, 0).status, 201);
+    uint64_t serial = registry_serial(reg);
+    expect_error(call("PUT", "/v1/services/web/instances/c", MINIMAL, 0), 429, NULL,
+                 "service web is full: at most 2 instances per service");
+    cr_assert_null(registry_find_instance(reg, "web", "c"));
+    cr_assert_eq(registry_serial(reg), serial);
+    cr_assert_eq(call("PUT", "/v1/services/web/instances/b", MINIMAL, 10).status, 200);
+    cr_assert_eq(call("PUT", "/v1/services/db/instances/a", MINIMAL, 10).status, 201);
+}
+
+Test(api, full_registry_is_503)
+{
+    limit(&(struct registry_options){.max_instances = 1});
+    cr_assert_eq(call("PUT", "/v1/services/web/instances/a", MINIMAL, 0).status, 201);
+    expect_error(call("PUT", "/v1/services/db/instances/a", MINIMAL, 0), 503, NULL,
+                 "registry full: at most 1 instances");
+    cr_assert_eq(registry_instance_count(reg), 1);
+    cr_assert_eq(call("PUT", "/v1/services/web/instances/a", MINIMAL, 10).status, 200);
+    cr_assert_eq(call("DELETE", "/v1/services/web/instances/a", NULL, 20).status, 200);
+    cr_assert_eq(call("PUT", "/v1/services/db/instances/a", MINIMAL, 30).status, 201);
+}
+
+Test(api, meta_over_max_meta_bytes_is_400_meta)
+{
+    limit(&(struct registry_options){.max_meta_bytes = 10});
+    const char *fits = "{\"addresses\":[\"10.0.0.1\"],\"port\":80,\"meta\":{\"a\":\"1\","
+                       "\"b\":\"12345\"}}"; /* "a=1" + "b=12345": 10 bytes */
+    cr_assert_eq(call("PUT", WEB1, fits, 0).status, 201);
+    const char *over = "{\"addresses\":[\"10.0.0.1\"],\"port\":80,\"meta\":{\"a\":\"12\","
+                       "\"b\":\"12345\"}}";
+    expect_error(call("PUT", WEB1, over, 10), 400, "meta",
+                 "meta: its \"key=value\" strings exceed 10 bytes in all");
+    cr_assert_eq(registry_find_instance(reg, "web", "web-1")->heartbeat_ms, 0, "unchanged");
+}
+
 /* ---- delete and heartbeat ---- */
 
 Test(api, delete_deregisters)

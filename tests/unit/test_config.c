@@ -71,6 +71,8 @@ Test(config, defaults_are_the_documented_values)
     cr_assert_eq(cfg.udp_max_size, 1232);
     cr_assert_eq(cfg.tcp_idle_timeout_ms, 10000);
     cr_assert_eq(cfg.tcp_max_connections, 512);
+    cr_assert_eq(cfg.tcp_max_connection_ms, 60000);
+    cr_assert_eq(cfg.udp_rcvbuf, 4194304);
     cr_assert_str_eq(cfg.ns_name, "");
     cr_assert_str_eq(cfg.rname, "");
     cr_assert_eq(cfg.soa_refresh, 3600);
@@ -82,6 +84,10 @@ Test(config, defaults_are_the_documented_values)
     cr_assert_eq(cfg.api_max_body, 65536);
     cr_assert_eq(cfg.api_max_connections, 256);
     cr_assert_eq(cfg.api_timeout_s, 30);
+    cr_assert_eq(cfg.api_max_header, 8192);
+    cr_assert_eq(cfg.limits_max_instances, 100000);
+    cr_assert_eq(cfg.limits_max_instances_per_service, 10000);
+    cr_assert_eq(cfg.limits_max_meta_bytes, 4096);
     cr_assert_eq(cfg.lease_default_s, 30);
     cr_assert_eq(cfg.lease_min_s, 1);
     cr_assert_eq(cfg.lease_max_s, 86400);
@@ -166,6 +172,8 @@ Test(config, full_file_sets_every_option)
     cr_assert_eq(cfg.udp_max_size, 4096);
     cr_assert_eq(cfg.tcp_idle_timeout_ms, 2500);
     cr_assert_eq(cfg.tcp_max_connections, 64);
+    cr_assert_eq(cfg.tcp_max_connection_ms, 30000);
+    cr_assert_eq(cfg.udp_rcvbuf, 0);
     cr_assert_str_eq(cfg.ns_name, "ns1.example.org.");
     cr_assert_str_eq(cfg.rname, "dns-admin.example.org.");
     cr_assert_eq(cfg.soa_refresh, 7200);
@@ -177,6 +185,10 @@ Test(config, full_file_sets_every_option)
     cr_assert_eq(cfg.api_max_body, 1048576);
     cr_assert_eq(cfg.api_max_connections, 16);
     cr_assert_eq(cfg.api_timeout_s, 5);
+    cr_assert_eq(cfg.api_max_header, 16384);
+    cr_assert_eq(cfg.limits_max_instances, 500);
+    cr_assert_eq(cfg.limits_max_instances_per_service, 50);
+    cr_assert_eq(cfg.limits_max_meta_bytes, 1000);
     cr_assert_eq(cfg.lease_default_s, 60);
     cr_assert_eq(cfg.lease_min_s, 10);
     cr_assert_eq(cfg.lease_max_s, 3600);
@@ -321,6 +333,13 @@ ParameterizedTestParameters(config, bad_file_is_reported_with_file_and_line)
         {"empty_zones_dir.invalid", DNSD_EINVAL, "1: zones_dir: must not be empty"},
         {"lease_order.invalid", DNSD_EINVAL, "3: lease.default: 30 is below lease.min (60)"},
         {"range_min_ttl.invalid", DNSD_EINVAL, "2: dns.min_ttl: must be 0..3600"},
+        {"range_tcp_lifetime.invalid", DNSD_EINVAL,
+         "2: dns.tcp_max_connection_ms: must be 1..86400000"},
+        {"range_max_header.invalid", DNSD_EINVAL,
+         "2: api_options.max_header: must be "
+         "4096..1048576"},
+        {"range_limits.invalid", DNSD_EINVAL, "3: limits.max_meta_bytes: must be 1..16320"},
+        {"unknown_limit.invalid", DNSD_EINVAL, "2: unknown option 'limits.max_tags'"},
         {"min_ttl_order.invalid", DNSD_EINVAL, "3: dns.min_ttl: 6 is above dns.ttl (5)"},
         {"type_bool.invalid", DNSD_EINVAL, "2: health.only_passing: must be true or false"},
         {"bad_duration.invalid", DNSD_EINVAL,

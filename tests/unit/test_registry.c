@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-2-Clause
  * Unit tests for the registry's storage (registry.c): validation, put and replace, lookup and
  * ordering, plain lease lapses, removal, the change callback and serial, service indexes and
- * tombstones, out-of-memory paths, and heap/index consistency under many random operations.
+ * tombstones, out-of-memory paths, heap/index consistency under many random operations, and
+ * the capacity limits (instances in all and per service, meta bytes).
  * Health and self-preservation are in test_registry_health.c. The clock is a plain number. */
 #include "registry.h"
 
@@ -1025,5 +1026,121 @@ Test(registry, random_history_stays_consistent)
         cr_assert(registry_check(reg), "step %d", step);
         cr_assert_gt(registry_next_deadline(reg), now);
     }
+    registry_free(reg);
+}
+
+/* ---- capacity limits ---- */
+
+Test(registry, options_are_copied_and_zero_without_opts)
+{
+    struct registry *reg = registry_new(NULL, NULL, NULL);
+    cr_assert_eq(registry_options(reg)->max_instances, 0);
+    cr_assert_eq(registry_options(reg)->max_meta_bytes, 0);
+    registry_free(reg);
+    struct registry_options opts = {.max_instances = 7, .max_instances_per_service = 3};
+    reg = registry_new(&opts, NULL, NULL);
+    opts.max_instances = 1;
+    cr_assert_eq(registry_options(reg)->max_instances, 7);
+    cr_assert_eq(registry_options(reg)->max_instances_per_service, 3);
+    cr_assert_not(registry_options(reg)->preservation_enabled);
+    registry_free(reg);
+}
+
+Test(registry, put_refuses_new_instance_beyond_per_service_limit)
+{
+    struct recorder rec;
+    struct registry_options opts = {.max_instances_per_service = 2};
+    struct registry *reg = new_recorded_opts(&rec, &opts);
+    put(reg, "web", "web-1", 30, 0);
+    put(reg, "web", "web-2", 30, 0);
+    uint64_t serial = registry_serial(reg);
+    size_t events = rec.n;
+    struct registry_instance inst;
+    inst_init(&inst, "web", "web-3", 30);
+    const char *field = "untouched";
+    cr_assert_eq(registry_put(reg, &inst, 10, &field), DNSD_ENOSPC);
+    cr_assert_str_eq(field, "service");
+    registry_instance_clear(&inst);
+    cr_assert_null(registry_find_instance(reg, "web", "web-3"));
+    cr_assert_eq(registry_instance_count(reg), 2);
+    cr_assert_eq(registry_serial(reg), serial);
+    cr_assert_eq(rec.n, events, "no callback for a refused put");
+    cr_assert(registry_check(reg));
+    /* Another service has its own quota. */
+    put(reg, "db", "db-1", 30, 20);
+    cr_assert_eq(registry_instance_count(reg), 3);
+    registry_free(reg);
+}
+
+Test(registry, put_refuses_new_instance_beyond_total_limit)
+{
+    struct registry_options opts = {.max_instances = 2, .max_instances_per_service = 10};
+    struct registry *reg = registry_new(&opts, NULL, NULL);
+    put(reg, "web", "web-1", 30, 0);
+    put(reg, "db", "db-1", 30, 0);
+    struct registry_instance inst;
+    inst_init(&inst, "cache", "cache-1", 30);
+    const char *field = "untouched";
+    cr_assert_eq(registry_put(reg, &inst, 10, &field), DNSD_ENOSPC);
+    cr_assert_null(field);
+    cr_assert_eq(registry_put(reg, &inst, 10, NULL), DNSD_ENOSPC);
+    cr_assert_null(registry_find_service(reg, "cache"), "no empty service left behind");
+    cr_assert_eq(registry_service_count(reg), 2);
+    cr_assert(registry_check(reg));
+    /* Room comes back once an instance goes. */
+    cr_assert_eq(registry_remove(reg, "db", "db-1"), 0);
+    cr_assert_eq(registry_put(reg, &inst, 20, NULL), 0);
+    registry_instance_clear(&inst);
+    cr_assert_eq(registry_instance_count(reg), 2);
+    cr_assert(registry_check(reg));
+    registry_free(reg);
+}
+
+Test(registry, put_replaces_at_capacity)
+{
+    struct registry_options opts = {.max_instances = 1, .max_instances_per_service = 1};
+    struct registry *reg = registry_new(&opts, NULL, NULL);
+    put(reg, "web", "web-1", 30, 0);
+    struct registry_instance inst;
+    inst_init(&inst, "web", "web-1", 30);
+    inst.port = 9090;
+    cr_assert_eq(registry_put(reg, &inst, 10, NULL), 0);
+    registry_instance_clear(&inst);
+    cr_assert_eq(registry_find_instance(reg, "web", "web-1")->port, 9090);
+    cr_assert(registry_check(reg));
+    registry_free(reg);
+}
+
+Test(registry, put_limits_total_meta_bytes)
+{
+    struct registry_options opts = {.max_meta_bytes = 20};
+    struct registry *reg = registry_new(&opts, NULL, NULL);
+    struct registry_instance inst;
+    inst_init(&inst, "web", "web-1", 30);
+    inst_add_meta(&inst, "a", "12345678"); /* "a=12345678": 10 bytes */
+    inst_add_meta(&inst, "b", "12345678"); /* 20 in all: exactly the limit */
+    cr_assert_eq(registry_put(reg, &inst, 0, NULL), 0);
+    inst_add_meta(&inst, "c", ""); /* "c=": 22 bytes */
+    const char *field = NULL;
+    cr_assert_eq(registry_put(reg, &inst, 10, &field), DNSD_ERANGE);
+    cr_assert_str_eq(field, "meta");
+    registry_instance_clear(&inst);
+    cr_assert_eq(registry_find_instance(reg, "web", "web-1")->n_meta, 2, "old one kept");
+    cr_assert(registry_check(reg));
+    registry_free(reg);
+}
+
+Test(registry, restore_ignores_capacity_limits)
+{
+    struct registry_options opts = {.max_instances = 1, .max_meta_bytes = 1};
+    struct registry *reg = registry_new(&opts, NULL, NULL);
+    put(reg, "web", "web-1", 30, 0);
+    struct registry_instance inst;
+    inst_init(&inst, "web", "web-2", 30);
+    inst_add_meta(&inst, "version", "1.4");
+    cr_assert_eq(registry_restore(reg, &inst, NULL), 0);
+    registry_instance_clear(&inst);
+    cr_assert_eq(registry_instance_count(reg), 2);
+    cr_assert(registry_check(reg));
     registry_free(reg);
 }
