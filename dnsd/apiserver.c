@@ -9,7 +9,9 @@
  * again, which asks api_handle again. Each connection must deliver a whole request within
  * timeout_s of being ready for it (a read deadline against slowloris, beside MHD's idle
  * timeout); headers must fit in max_header (MHD's per-connection memory) or MHD answers
- * 431. No JSON and no registry logic here. */
+ * 431. On TCP endpoints every request must carry a bearer token (api_token_find), checked
+ * before its body is read: 401 without a known one, 403 beyond its scope (api_is_allowed).
+ * No JSON and no registry logic here. */
 #include "apiserver.h"
 
 #include <arpa/inet.h>
@@ -47,6 +49,7 @@ struct endpoint {
     size_t n_parked;        /* watches parked on this endpoint */
     size_t n_committing;    /* writes waiting for the journal, or resumed to send */
     bool resumed;           /* a connection was resumed: MHD must run again */
+    bool needs_token;       /* TCP: requests must carry Authorization: Bearer */
     bool poll_open, timer_open;
 };
 
@@ -66,8 +69,10 @@ struct conn {
 };
 
 struct apiserver {
-    uv_loop_t *loop;      /* borrowed */
-    struct api *api;      /* borrowed */
+    uv_loop_t *loop;                   /* borrowed */
+    struct api *api;                   /* borrowed */
+    const struct config_token *tokens; /* borrowed from the daemon's configuration */
+    size_t n_tokens;
     struct endpoint *eps; /* owned array */
     size_t n_eps;
     size_t max_body;
@@ -134,13 +139,17 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 }
 #pragma GCC diagnostic pop
 
-static enum MHD_Result send_reply(struct MHD_Connection *conn, struct api_response *reply)
+/* Queue reply, with the extra header name: value when name is not NULL. */
+static enum MHD_Result send_reply_with(struct MHD_Connection *conn, struct api_response *reply,
+                                       const char *name, const char *value)
 {
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(reply->body_len, reply->body, MHD_RESPMEM_MUST_COPY);
     if (resp == NULL)
         return MHD_NO;
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    if (name)
+        MHD_add_response_header(resp, name, value);
     if (reply->allow)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, reply->allow);
     if (reply->has_index) {
@@ -151,6 +160,11 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, struct api_respon
     enum MHD_Result rc = MHD_queue_response(conn, (unsigned)reply->status, resp);
     MHD_destroy_response(resp);
     return rc;
+}
+
+static enum MHD_Result send_reply(struct MHD_Connection *conn, struct api_response *reply)
+{
+    return send_reply_with(conn, reply, NULL, NULL);
 }
 
 static enum MHD_Result send_error(struct MHD_Connection *conn, int status, const char *msg,
@@ -585,6 +599,76 @@ static void notify_connection(void *cls, struct MHD_Connection *conn, void **soc
     reading_start(ep->srv, c);
 }
 
+/* ---- bearer tokens -------------------------------------------------------------------------- */
+
+/* The client's address as text, for logs. */
+static void client_name(struct MHD_Connection *conn, char *out, size_t n)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    snprintf(out, n, "?");
+    if (info == NULL || info->client_addr == NULL)
+        return;
+    const struct sockaddr *sa = info->client_addr;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out,
+                  (socklen_t)n);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out,
+                  (socklen_t)n);
+}
+
+/* Check a TCP request's bearer token before its body is read. Returns false when it may go
+ * on; true when refused: the 401 or 403 reply is queued (*rc) and the refusal logged, by the
+ * token's name, never the token. */
+static bool refuse_unauthorized(struct endpoint *ep, struct MHD_Connection *conn, const char *url,
+                                const char *method, enum MHD_Result *rc)
+{
+    struct apiserver *srv = ep->srv;
+    const char *header =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    const char *token = NULL;
+    size_t len = 0;
+    const struct config_token *tok = NULL;
+    bool bearer = api_bearer_token(header, &token, &len);
+    if (bearer)
+        tok = api_token_find(srv->tokens, srv->n_tokens, token, len);
+    if (tok && api_is_allowed(tok, method, url))
+        return false;
+
+    char client[INET6_ADDRSTRLEN];
+    client_name(conn, client, sizeof(client));
+    struct api_response reply;
+    const char *hdr = NULL;
+    if (tok == NULL) {
+        log_warn("api", "%s: %s %s from %s refused (401): %s", ep->name, method, url, client,
+                 header == NULL ? "no Authorization header"
+                 : !bearer      ? "Authorization is not \"Bearer TOKEN\""
+                                : "unknown token");
+        if (api_error_response(401,
+                               header == NULL ? "this endpoint needs Authorization: Bearer TOKEN"
+                                              : "invalid bearer token",
+                               NULL, &reply) != 0) {
+            *rc = MHD_NO;
+            return true;
+        }
+        hdr = MHD_HTTP_HEADER_WWW_AUTHENTICATE;
+    } else {
+        char msg[400];
+        log_warn("api", "%s: %s %s from %s refused (403): token '%s' lacks the scope", ep->name,
+                 method, url, client, tok->name);
+        snprintf(msg, sizeof(msg), "token '%s' may not %s %s", tok->name, method, url);
+        if (api_error_response(403, msg, NULL, &reply) != 0) {
+            *rc = MHD_NO;
+            return true;
+        }
+    }
+    reading_stop(srv, conn_of(conn));
+    *rc = send_reply_with(conn, &reply, hdr, "Bearer realm=\"dnsd\"");
+    api_response_clear(&reply);
+    return true;
+}
+
 /* ---- requests ------------------------------------------------------------------------------ */
 
 static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -598,7 +682,11 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn, co
     (void)version;
 
     if (req == NULL) {
-        /* First call: headers only. Refuse an announced oversized body before reading it. */
+        /* First call: headers only. Refuse an unauthorized request or an announced
+         * oversized body before reading it. */
+        enum MHD_Result refused;
+        if (ep->needs_token && refuse_unauthorized(ep, conn, url, method, &refused))
+            return refused;
         const char *clen =
             MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (clen && strtoull(clen, NULL, 10) > srv->max_body) {
@@ -874,6 +962,7 @@ static int endpoint_start(struct apiserver *srv, struct endpoint *ep,
         if (rc == 0)
             snprintf(ep->unix_path, sizeof(ep->unix_path), "%s", api_cfg->path);
     } else {
+        ep->needs_token = true;
         rc = open_tcp(api_cfg, &fd);
     }
     if (rc != 0)
@@ -922,6 +1011,8 @@ int apiserver_start(uv_loop_t *loop, const struct apiserver_config *cfg, struct 
         return DNSD_ENOMEM;
     srv->loop = loop;
     srv->api = api;
+    srv->tokens = cfg->tokens;
+    srv->n_tokens = cfg->n_tokens;
     srv->max_body = cfg->max_body;
     srv->request_timeout_ms = (uint64_t)cfg->timeout_s * 1000;
     /* Watches may hold 3/4 of an endpoint's connections; the rest stay for registrations. */
@@ -969,6 +1060,12 @@ int apiserver_start(uv_loop_t *loop, const struct apiserver_config *cfg, struct 
             return rc;
         }
         log_info("api", "listening on %s", ep->name);
+        if (!config_api_is_loopback(&cfg->endpoints[i]))
+            log_warn("api",
+                     "%s: plain HTTP outside loopback (api_options.allow_plain_tcp): bearer "
+                     "tokens and registrations cross the network unencrypted; TLS is not "
+                     "implemented yet",
+                     ep->name);
     }
     *out = srv;
     return 0;

@@ -27,12 +27,19 @@ struct apiserver_config {
     uint32_t timeout_s;       /* idle connection timeout; also bounds a slow request */
     size_t max_header;        /* per-connection memory (request line, headers, buffers);
                                  larger headers get 431 */
+    /* Borrowed; must outlive the server. Every request on a TCP endpoint needs one of them
+     * (401 without, 403 beyond its scope: api_is_allowed); Unix sockets rely on their file
+     * permissions. */
+    const struct config_token *tokens;
+    size_t n_tokens;
 };
 
 struct apiserver;
 
 /* Open every endpoint (creating a Unix socket's missing directories, replacing a stale
- * socket file, refusing one another process is listening on) and serve api on them.
+ * socket file, refusing one another process is listening on) and serve api on them. A TCP
+ * endpoint outside loopback (config_validate allowed it: api_options.allow_plain_tcp) is
+ * served with a warning in the log.
  * Returns: 0 and *out, or a negative DNSD_E* or -errno code with err naming the endpoint.
  * Ownership: api is borrowed and must outlive the server. */
 int apiserver_start(uv_loop_t *loop, const struct apiserver_config *cfg, struct api *api,

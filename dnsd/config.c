@@ -150,6 +150,16 @@ int config_parse_listen(const char *text, struct config_listen *out)
     return text ? parse_listen(text, out, &why) : DNSD_EINVAL;
 }
 
+bool config_api_is_loopback(const struct config_api *api)
+{
+    unsigned char a[16];
+    if (api->kind == CONFIG_API_UNIX)
+        return true;
+    if (api->family == AF_INET)
+        return inet_pton(AF_INET, api->host, a) == 1 && a[0] == 127;
+    return inet_pton(AF_INET6, api->host, a) == 1 && memcmp(a, &in6addr_loopback, 16) == 0;
+}
+
 int config_parse_api(const char *text, struct config_api *out)
 {
     const char *why;
@@ -262,6 +272,7 @@ static const struct opt api_opts[] = {
     OPT("max_connections", OPT_U32, api_max_connections, 1, 65535),
     OPT("timeout_s", OPT_U32, api_timeout_s, 1, 3600),
     OPT("max_header", OPT_SIZE, api_max_header, 4096, 1024 * 1024),
+    OPT("allow_plain_tcp", OPT_BOOL, api_allow_plain_tcp, 0, 1),
     END,
 };
 
@@ -383,6 +394,7 @@ void config_init_defaults(struct dnsd_config *cfg)
     set_string(cfg->domain, sizeof(cfg->domain), DNSD_DEFAULT_DOMAIN);
     set_string(cfg->zones_dir, sizeof(cfg->zones_dir), "/etc/dnsd/zones");
     cfg->zones_dir_set = false;
+    forward_config_init(&cfg->forward);
 
     const char *why;
     int rc = parse_listen("127.0.0.1:8053", &cfg->listen[0], &why);
@@ -548,6 +560,23 @@ static int check_config(const struct dnsd_config *cfg, char *err, size_t err_len
         FAIL("api", "", "api: must name 1..%d endpoints", CONFIG_MAX_API);
     if (cfg->log_level < LOG_LEVEL_ERROR || cfg->log_level > LOG_LEVEL_DEBUG)
         FAIL("log_level", "", "log_level: must be error, warn, info or debug");
+    for (size_t i = 0; i < cfg->n_api && i < CONFIG_MAX_API; i++) {
+        const struct config_api *a = &cfg->api[i];
+        if (a->kind != CONFIG_API_TCP)
+            continue;
+        /* Only a Unix socket has file permissions to guard it. */
+        if (cfg->n_tokens == 0)
+            FAIL("api", "",
+                 "api: tcp:%s:%u needs at least one entry in 'tokens': every request "
+                 "on a TCP endpoint must carry Authorization: Bearer TOKEN",
+                 a->host, a->port);
+        if (!config_api_is_loopback(a) && !cfg->api_allow_plain_tcp)
+            FAIL("api", "api_options.allow_plain_tcp",
+                 "api: tcp:%s:%u is not a loopback address and TLS is not implemented yet; set "
+                 "api_options.allow_plain_tcp = true to serve plain HTTP there (tokens and "
+                 "registrations then cross the network unencrypted)",
+                 a->host, a->port);
+    }
 
     for (size_t g = 0; g < N_GROUPS; g++) {
         int rc = check_opts(cfg, groups[g].name, groups[g].opts, err, err_len, where);
@@ -807,6 +836,80 @@ static int load_api(struct loader *ld, const config_setting_t *s, struct dnsd_co
     return 0;
 }
 
+/* One string member of a tokens entry: 1..max bytes of printable ASCII without blanks. */
+static int token_string(struct loader *ld, const config_setting_t *e, int i, const char *member,
+                        size_t min, size_t max, const char **out)
+{
+    const config_setting_t *s = config_setting_get_member(e, member);
+    if (s == NULL)
+        return fail(ld, e, "tokens[%d]: '%s' is missing", i, member);
+    if (config_setting_type(s) != CONFIG_TYPE_STRING)
+        return fail(ld, s, "tokens[%d].%s: must be a string", i, member);
+    const char *text = config_setting_get_string(s);
+    size_t n = strlen(text);
+    for (size_t k = 0; k < n; k++) {
+        if (text[k] <= ' ' || text[k] > '~')
+            return fail(ld, s, "tokens[%d].%s: only printable ASCII without blanks", i, member);
+    }
+    if (n < min || n > max)
+        return fail(ld, s, "tokens[%d].%s: must be %zu..%zu bytes", i, member, min, max);
+    *out = text;
+    return 0;
+}
+
+/* tokens = ( { name = "deploy"; token = "..."; scope = "write"; services = "web*"; }, ... ) */
+static int load_tokens(struct loader *ld, const config_setting_t *s, struct dnsd_config *cfg)
+{
+    static const char *const scopes[] = {"", "read", "write", "admin"};
+    if (config_setting_type(s) != CONFIG_TYPE_LIST)
+        return fail(ld, s, "tokens: must be a list ( { name = ...; token = ...; scope = ...; } )");
+    int n = config_setting_length(s);
+    if (n > CONFIG_MAX_TOKENS)
+        return fail(ld, s, "tokens: at most %d entries", CONFIG_MAX_TOKENS);
+    memset(cfg->tokens, 0, sizeof(cfg->tokens));
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+        struct config_token *t = &cfg->tokens[i];
+        const char *name, *token, *scope, *services = "*";
+        int rc;
+        if (config_setting_type(e) != CONFIG_TYPE_GROUP)
+            return fail(ld, e, "tokens[%d]: must be a group { ... }", i);
+        for (int m = 0; m < config_setting_length(e); m++) {
+            const char *member = config_setting_name(config_setting_get_elem(e, (unsigned)m));
+            if (strcmp(member, "name") != 0 && strcmp(member, "token") != 0 &&
+                strcmp(member, "scope") != 0 && strcmp(member, "services") != 0)
+                return fail(ld, config_setting_get_elem(e, (unsigned)m),
+                            "unknown option 'tokens[%d].%s'", i, member);
+        }
+        if ((rc = token_string(ld, e, i, "name", 1, sizeof(t->name) - 1, &name)) < 0 ||
+            (rc = token_string(ld, e, i, "token", CONFIG_TOKEN_MIN_LEN, CONFIG_TOKEN_MAX_LEN,
+                               &token)) < 0 ||
+            (rc = token_string(ld, e, i, "scope", 1, 5, &scope)) < 0)
+            return rc;
+        if (config_setting_get_member(e, "services") &&
+            (rc = token_string(ld, e, i, "services", 1, sizeof(t->services) - 1, &services)) < 0)
+            return rc;
+        for (int k = CONFIG_SCOPE_READ; k <= CONFIG_SCOPE_ADMIN; k++) {
+            if (strcmp(scope, scopes[k]) == 0)
+                t->scope = (enum config_scope)k;
+        }
+        if (t->scope == 0)
+            return fail(ld, e, "tokens[%d].scope: '%s': must be \"read\", \"write\" or \"admin\"",
+                        i, scope);
+        for (int k = 0; k < i; k++) {
+            if (strcmp(cfg->tokens[k].name, name) == 0)
+                return fail(ld, e, "tokens[%d].name: '%s' is used twice", i, name);
+            if (strcmp(cfg->tokens[k].token, token) == 0)
+                return fail(ld, e, "tokens[%d].token: the same token as tokens[%d]", i, k);
+        }
+        set_string(t->name, sizeof(t->name), name);
+        set_string(t->token, sizeof(t->token), token);
+        set_string(t->services, sizeof(t->services), services);
+    }
+    cfg->n_tokens = (size_t)n;
+    return 0;
+}
+
 /* A file path option: non-empty unless allow_empty, shorter than 4096 bytes. */
 static int load_path(struct loader *ld, const config_setting_t *s, const char *name,
                      bool allow_empty, char *dst)
@@ -820,6 +923,76 @@ static int load_path(struct loader *ld, const config_setting_t *s, const char *n
     if (strlen(text) >= 4096)
         return fail(ld, s, "%s: longer than 4095 bytes", name);
     set_string(dst, 4096, text);
+    return 0;
+}
+
+/* forwarders = [ "ADDR[:PORT]", ... ]: replaces the list; [ ] turns forwarding off. */
+static int load_forwarders(struct loader *ld, const config_setting_t *s, struct dnsd_config *cfg)
+{
+    struct forward_config *fc = &cfg->forward;
+    int n = config_setting_length(s);
+    int type = config_setting_type(s);
+    if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST)
+        return fail(ld, s, "forwarders: must be a list of strings such as [ \"...\" ]");
+    int rc = n > 0 ? check_string_list(ld, s, "forwarders", FORWARD_MAX_SERVERS) : 0;
+    if (rc < 0)
+        return rc;
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+        const char *text = config_setting_get_string(e);
+        if (forward_parse_server(text, &fc->servers[i]) < 0)
+            return fail(ld, e, "forwarders[%d]: '%s': not ADDR[:PORT] or [ADDR]:PORT", i, text);
+    }
+    fc->n_servers = (size_t)n;
+    return 0;
+}
+
+/* forward { strategy; timeout_ms; retries; allow; } */
+static int load_forward(struct loader *ld, const config_setting_t *grp, struct dnsd_config *cfg)
+{
+    struct forward_config *fc = &cfg->forward;
+    if (config_setting_type(grp) != CONFIG_TYPE_GROUP)
+        return fail(ld, grp, "forward: must be a group { ... }");
+    for (int i = 0; i < config_setting_length(grp); i++) {
+        const config_setting_t *s = config_setting_get_elem(grp, (unsigned)i);
+        const char *name = config_setting_name(s);
+        const char *text = "";
+        int rc;
+        if (strcmp(name, "strategy") == 0) {
+            if ((rc = get_string(ld, s, "forward.strategy", &text)) < 0)
+                return rc;
+            if (strcmp(text, "sequential") == 0)
+                fc->strategy = FORWARD_SEQUENTIAL;
+            else if (strcmp(text, "random") == 0)
+                fc->strategy = FORWARD_RANDOM;
+            else
+                return fail(ld, s, "forward.strategy: must be \"sequential\" or \"random\"");
+        } else if (strcmp(name, "timeout_ms") == 0 || strcmp(name, "retries") == 0) {
+            bool timeout = name[0] == 't';
+            long long lo = timeout ? 1 : 0, hi = timeout ? 60000 : 10;
+            int type = config_setting_type(s);
+            long long v = config_setting_get_int64(s);
+            if ((type != CONFIG_TYPE_INT && type != CONFIG_TYPE_INT64) || v < lo || v > hi)
+                return fail(ld, s, "forward.%s: must be an integer %lld..%lld", name, lo, hi);
+            *(timeout ? &fc->timeout_ms : &fc->retries) = (uint32_t)v;
+        } else if (strcmp(name, "allow") == 0) {
+            int n = config_setting_length(s);
+            int type = config_setting_type(s);
+            if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST)
+                return fail(ld, s, "forward.allow: must be a list of strings such as [ \"...\" ]");
+            if (n > 0 && (rc = check_string_list(ld, s, "forward.allow", FORWARD_MAX_ALLOW)) < 0)
+                return rc;
+            for (int j = 0; j < n; j++) {
+                const config_setting_t *e = config_setting_get_elem(s, (unsigned)j);
+                text = config_setting_get_string(e);
+                if (forward_parse_net(text, &fc->allow[j]) < 0)
+                    return fail(ld, e, "forward.allow[%d]: '%s': not ADDR[/PREFIX]", j, text);
+            }
+            fc->n_allow = (size_t)n;
+        } else {
+            return fail(ld, s, "unknown option 'forward.%s'", name);
+        }
+    }
     return 0;
 }
 
@@ -866,6 +1039,12 @@ static int load_root_setting(struct loader *ld, const config_setting_t *s, struc
         return load_listen(ld, s, cfg);
     if (strcmp(name, "api") == 0)
         return load_api(ld, s, cfg);
+    if (strcmp(name, "tokens") == 0)
+        return load_tokens(ld, s, cfg);
+    if (strcmp(name, "forwarders") == 0)
+        return load_forwarders(ld, s, cfg);
+    if (strcmp(name, "forward") == 0)
+        return load_forward(ld, s, cfg);
     return fail(ld, s, "unknown option '%s'", name);
 }
 

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "forward.h"
 #include "log.h"
 
 #define CONFIG_MAX_LISTEN 16
@@ -45,6 +46,24 @@ struct config_api {
     uint16_t port;  /* CONFIG_API_TCP */
 };
 
+/* tokens ( { name; token; scope; services; } ): who may use a TCP API endpoint. */
+#define CONFIG_MAX_TOKENS 32
+#define CONFIG_TOKEN_MAX_LEN 255 /* bytes of a token; at least CONFIG_TOKEN_MIN_LEN */
+#define CONFIG_TOKEN_MIN_LEN 16
+
+enum config_scope {
+    CONFIG_SCOPE_READ = 1,  /* GET and HEAD only (also /metrics and /v1/health) */
+    CONFIG_SCOPE_WRITE = 2, /* read, and writes on services matching the glob */
+    CONFIG_SCOPE_ADMIN = 3, /* everything, /v1/snapshot included */
+};
+
+struct config_token {
+    char name[64];                        /* for logs; never the token itself */
+    char token[CONFIG_TOKEN_MAX_LEN + 1]; /* zero-padded: compared in constant time */
+    enum config_scope scope;
+    char services[256]; /* fnmatch(3) glob of service names a write token may change */
+};
+
 struct dnsd_config {
     char domain[256]; /* service domain: absolute, lower-case, e.g. "service.internal." */
     char zones_dir[4096];
@@ -54,7 +73,8 @@ struct dnsd_config {
     struct config_api api[CONFIG_MAX_API];
     size_t n_api;
     enum log_level log_level;
-    char pid_file[4096]; /* "" = none */
+    char pid_file[4096];           /* "" = none */
+    struct forward_config forward; /* forwarders [ ] and forward { }; no servers: REFUSED */
 
     /* dns { } */
     uint32_t dns_ttl;      /* answer TTL cap for registry records, seconds */
@@ -77,6 +97,12 @@ struct dnsd_config {
     uint32_t api_timeout_s; /* idle connection timeout */
     size_t api_max_header;  /* per-connection memory for the request line, headers and
                                buffers (MHD_OPTION_CONNECTION_MEMORY_LIMIT), bytes */
+
+    /* api_options.allow_plain_tcp: plain HTTP on a non-loopback TCP address (no TLS yet) */
+    bool api_allow_plain_tcp;
+    /* tokens ( ) */
+    struct config_token tokens[CONFIG_MAX_TOKENS];
+    size_t n_tokens;
 
     /* limits { } : registry capacity */
     uint32_t limits_max_instances;             /* instances in all */
@@ -130,6 +156,10 @@ int config_parse_listen(const char *text, struct config_listen *out);
  * Returns: 0 and *out, DNSD_EINVAL. */
 int config_parse_api(const char *text, struct config_api *out);
 
+/* Is a TCP endpoint's address loopback (127.0.0.0/8 or ::1)? Unix sockets count as local.
+ * Returns: true for those. */
+bool config_api_is_loopback(const struct config_api *api);
+
 /* Normalise a domain name: lower-case, one trailing dot, labels 1..63 bytes of letters,
  * digits, '-' or '_', total <= 253 (without the final dot); "" and "." are invalid.
  * Returns: 0 and out filled, DNSD_EINVAL. */
@@ -140,6 +170,7 @@ int config_normalize_domain(const char *text, char *out, size_t out_len);
 const char *config_fsync_name(enum config_fsync fsync);
 
 /* Check cross-field rules (lease_min <= lease_default <= lease_max, dns_min_ttl <= dns_ttl,
- * at least one listen address, udp_max_size in 512..65535 ...).
+ * at least one listen address, udp_max_size in 512..65535, a TCP API endpoint only with a
+ * token, on a non-loopback address only with api_options.allow_plain_tcp ...).
  * Returns: 0, DNSD_EINVAL with err naming the option. */
 int config_validate(const struct dnsd_config *cfg, char *err, size_t err_len);

@@ -647,6 +647,7 @@ int daemon_start(uv_loop_t *loop, const struct dnsd_config *cfg, struct daemon *
         .tcp_max_connections = cfg->tcp_max_connections,
         .tcp_max_connection_ms = cfg->tcp_max_connection_ms,
         .udp_rcvbuf = cfg->udp_rcvbuf,
+        .forward = &cfg->forward,
         .query = {.domain = d->cfg.domain,
                   .dns_ttl = cfg->dns_ttl,
                   .min_ttl = cfg->dns_min_ttl,
@@ -663,6 +664,8 @@ int daemon_start(uv_loop_t *loop, const struct dnsd_config *cfg, struct daemon *
         .max_connections = cfg->api_max_connections,
         .timeout_s = cfg->api_timeout_s,
         .max_header = cfg->api_max_header,
+        .tokens = d->cfg.tokens,
+        .n_tokens = d->cfg.n_tokens,
     };
     rc = apiserver_start(loop, &http_cfg, d->api, &d->http, err, err_len);
     if (rc != 0)

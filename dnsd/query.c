@@ -45,6 +45,7 @@ struct query_ctx {
     uint8_t fast_name[LDNS_MAX_DOMAINLEN + 1]; /* the hot path's question name */
     uint8_t *fast_out;                         /* owned: WIRE_TCP_MAX bytes, the hot path's reply */
     bool last_fast;                            /* the last answer came from the hot path */
+    bool outside_zones;                        /* REFUSED as outside every zone (IN) */
     struct query_outcome outcome;              /* of the last answer */
 };
 
@@ -1278,8 +1279,9 @@ static int answer_question(struct query_ctx *ctx, const struct zonestore *zs,
     }
     const struct zonestore_zone *zone = zs ? zonestore_find_zone(zs, q->qname) : NULL;
     if (!zone) {
-        /* Not ours, and no recursion: REFUSED without AA. */
+        /* Not ours, and no recursion: REFUSED without AA, unless the server forwards it. */
         r->rcode = LDNS_RCODE_REFUSED;
+        ctx->outside_zones = q->qclass == LDNS_RR_CLASS_IN;
         return 0;
     }
     struct lookup lk = {
@@ -1384,6 +1386,7 @@ int query_answer(struct query_ctx *ctx, const struct zonestore *zs, const struct
     reset(ctx);
     ctx->rotation++;
     ctx->last_fast = false;
+    ctx->outside_zones = false;
     *resp = ldns_buffer_begin(ctx->out);
     *resp_len = 0;
     /* RFC 1035 §4.1.1: never answer a response (avoids loops) or a partial header. */
@@ -1420,6 +1423,9 @@ int query_answer(struct query_ctx *ctx, const struct zonestore *zs, const struct
         .qtype = ctx->q.has_question ? ctx->q.qtype : 0,
         .rcode = r.rcode,
         .truncated = *resp_len >= WIRE_HEADER_SIZE && LDNS_TC_WIRE(*resp),
+        .outside_zones = ctx->outside_zones && rc == 0,
+        .udp_limit =
+            (uint16_t)wire_udp_limit(ctx->q.edns, ctx->q.edns_udp_size, ctx->cfg.udp_max_size),
     };
     return 0;
 }

@@ -53,5 +53,9 @@ struct query_outcome {
     uint16_t qtype; /* the question's TYPE; 0 when the request had no parsable question */
     uint16_t rcode; /* 12-bit: EDNS's extended bits included (BADVERS is 16) */
     bool truncated; /* TC set */
+    /* REFUSED because the question (class IN) is outside every zone: a forwarder may answer
+     * it instead (forward.h); the server decides whether forwarding applies. */
+    bool outside_zones;
+    uint16_t udp_limit; /* the client's UDP size (RFC 6891 §6.2.5), with outside_zones */
 };
 struct query_outcome query_last_outcome(const struct query_ctx *ctx);

@@ -2,7 +2,9 @@
  * DNS over UDP and TCP on libuv. Receives a message, asks query.c for the answer, sends it.
  * TCP connections (RFC 7766) live on an LRU list so the idle timeout and the connection
  * cap can close the longest-idle one first (RFC 7766 §6.2.3); each also has a total lifetime.
- * UDP reads up to UDP_BATCH datagrams per system call (recvmmsg). No DNS logic here. */
+ * UDP reads up to UDP_BATCH datagrams per system call (recvmmsg). A question outside every
+ * zone from an allowed client goes to forward.c and is answered when the upstream replies.
+ * No DNS logic here. */
 #include "server.h"
 
 #include <arpa/inet.h>
@@ -11,7 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <ldns/ldns.h>
+
 #include "dnsd/error.h"
+#include "forward.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -25,6 +30,8 @@
  * per datagram, and reads at most 20 (UV__MMSG_MAXWIDTH) per recvmmsg call. */
 #define UDP_SLOT_SIZE (64 * 1024)
 #define UDP_BATCH 20
+/* Header + the longest question (255-byte name, type, class). */
+#define WIRE_SERVFAIL_MAX (12 + 255 + 4)
 
 struct server;
 
@@ -45,8 +52,10 @@ struct tcp_conn {
     struct tcp_conn *prev, *next; /* LRU list, least recently active first */
     uint8_t *buf;                 /* owned: bytes read but not yet answered */
     size_t len, cap;
-    uint64_t deadline_ms;  /* uv_now() past which the connection is wound down */
-    unsigned open_handles; /* handle + idle timer still open */
+    uint64_t deadline_ms;         /* uv_now() past which the connection is wound down */
+    struct sockaddr_storage peer; /* the client, for the forwarding allow list */
+    unsigned open_handles;        /* handle + idle timer still open */
+    unsigned forwards;            /* forwarded queries not yet answered: the conn outlives them */
     unsigned pending_writes;
     bool closing;
     bool read_eof; /* EOF, or the lifetime ended: read no more, close once flushed */
@@ -85,16 +94,115 @@ struct server {
     uint32_t n_answered;      /* picks the queries whose duration is measured */
     struct metrics_dns stats; /* this loop's counters */
     uint8_t *recv_buf;        /* owned: UDP_BATCH slots, shared by the UDP listeners */
+    struct forward *fwd;      /* owned; NULL: no forwarding (or it has closed) */
+    struct forward_config fwd_cfg;
+    uint8_t servfail[WIRE_SERVFAIL_MAX]; /* a SERVFAIL built in try_forward */
+};
+
+/* A query handed to forward.c, waiting for the upstream's answer. */
+struct fwd_pending {
+    struct server *srv;    /* borrowed: the owner */
+    uv_udp_t *udp;         /* borrowed: the UDP listener it came in on, or NULL (TCP) */
+    struct tcp_conn *conn; /* borrowed, kept alive by conn->forwards; NULL for UDP */
+    struct sockaddr_storage client;
+    uint16_t udp_limit;
+    uint16_t qtype;
+    size_t req_len;
+    uint8_t req[]; /* the client's query, for SERVFAIL */
 };
 
 static void maybe_free_server(struct server *srv);
 static void conn_close(struct tcp_conn *conn);
+static void conn_close_when_flushed(struct tcp_conn *conn);
+static void conn_maybe_free(struct tcp_conn *conn);
+static void tcp_send_answer(struct tcp_conn *conn, const uint8_t *resp, size_t len);
+static void udp_send(uv_udp_t *handle, const struct sockaddr *addr, const uint8_t *resp,
+                     size_t resp_len);
+
+/* Send a forwarded answer to the client; resp NULL: every forwarder failed, SERVFAIL.
+ * Over UDP an answer larger than the client's size becomes TC with the question only. */
+static void forward_done(void *arg, const uint8_t *resp, size_t resp_len)
+{
+    struct fwd_pending *p = arg;
+    struct server *srv = p->srv;
+    uint8_t servfail[WIRE_SERVFAIL_MAX];
+    uint8_t *cut = NULL;
+    if (resp == NULL) {
+        resp_len = forward_servfail(p->req, p->req_len, servfail, sizeof(servfail));
+        resp = servfail;
+    } else if (p->udp && resp_len > p->udp_limit && (cut = malloc(resp_len)) != NULL) {
+        memcpy(cut, resp, resp_len);
+        resp_len = forward_truncate(cut, resp_len);
+        resp = cut;
+    } else if (p->udp && resp_len > p->udp_limit) {
+        resp_len = 0;
+    }
+    if (p->conn) {
+        struct tcp_conn *conn = p->conn;
+        conn->forwards--;
+        if (!conn->closing && !srv->stopping && resp_len > 0)
+            tcp_send_answer(conn, resp, resp_len);
+        if (conn->closing)
+            conn_maybe_free(conn);
+        else if (conn->read_eof || srv->stopping)
+            conn_close_when_flushed(conn);
+    } else if (!srv->stopping && resp_len > 0) {
+        udp_send(p->udp, (const struct sockaddr *)&p->client, resp, resp_len);
+    }
+    if (resp_len >= 12 && !srv->stopping)
+        metrics_dns_count(&srv->stats, p->conn ? METRICS_TCP : METRICS_UDP, p->qtype,
+                          LDNS_RCODE_WIRE(resp), LDNS_TC_WIRE(resp));
+    free(cut);
+    free(p);
+}
+
+/* Hand the query to the forwarder when forwarding applies to it: the question is outside
+ * every zone and the client is in forward.allow. Returns: whether the answer comes later
+ * (forward_done); at the in-flight cap *resp becomes a SERVFAIL at once. */
+static bool try_forward(struct server *srv, const uint8_t *req, size_t len, uv_udp_t *udp,
+                        struct tcp_conn *conn, const struct sockaddr *client,
+                        struct query_outcome *o, const uint8_t **resp, size_t *resp_len)
+{
+    if (srv->fwd == NULL || !o->outside_zones || srv->stopping ||
+        !forward_is_allowed(&srv->fwd_cfg, client))
+        return false;
+    struct fwd_pending *p = malloc(sizeof(*p) + len);
+    if (p != NULL) {
+        p->srv = srv;
+        p->udp = conn ? NULL : udp;
+        p->conn = conn;
+        memset(&p->client, 0, sizeof(p->client));
+        memcpy(&p->client, client,
+               client->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                             : sizeof(struct sockaddr_in));
+        p->udp_limit = o->udp_limit;
+        p->qtype = o->qtype;
+        p->req_len = len;
+        memcpy(p->req, req, len);
+        int rc = forward_query(srv->fwd, req, len, forward_done, p);
+        if (rc == 0) {
+            if (conn)
+                conn->forwards++;
+            return true;
+        }
+        free(p);
+        log_debug("server", "cannot forward: %s", dnsd_strerror(rc));
+    }
+    /* Over the in-flight cap (or out of memory): SERVFAIL now rather than queue. */
+    *resp_len = forward_servfail(req, len, srv->servfail, sizeof(srv->servfail));
+    *resp = srv->servfail;
+    o->rcode = LDNS_RCODE_SERVFAIL;
+    o->truncated = false;
+    return false;
+}
 
 /* Answer one query and count it. Only 1 in METRICS_DURATION_SAMPLE answers is timed: two
  * clock reads per query would cost measurable QPS (see metrics.h). */
-static void answer(struct server *srv, const uint8_t *req, size_t len,
-                   enum query_transport transport, const uint8_t **resp, size_t *resp_len)
+static void answer(struct server *srv, const uint8_t *req, size_t len, uv_udp_t *udp,
+                   struct tcp_conn *conn, const struct sockaddr *client, const uint8_t **resp,
+                   size_t *resp_len)
 {
+    enum query_transport transport = conn ? QUERY_TCP : QUERY_UDP;
     bool timed = (srv->n_answered++ & (METRICS_DURATION_SAMPLE - 1)) == 0;
     uint64_t start = timed ? uv_hrtime() : 0;
     query_answer(srv->query, srv->zs, srv->ans, req, len, transport, uv_now(srv->loop), resp,
@@ -104,6 +212,10 @@ static void answer(struct server *srv, const uint8_t *req, size_t len,
     if (timed)
         metrics_dns_duration(&srv->stats, uv_hrtime() - start);
     struct query_outcome o = query_last_outcome(srv->query);
+    if (o.outside_zones && try_forward(srv, req, len, udp, conn, client, &o, resp, resp_len)) {
+        *resp_len = 0;
+        return;
+    }
     metrics_dns_count(&srv->stats, transport == QUERY_TCP ? METRICS_TCP : METRICS_UDP, o.qtype,
                       o.rcode, o.truncated);
 }
@@ -153,9 +265,16 @@ static void udp_recv(uv_udp_t *handle, ssize_t nread, const uv_buf_t *buf,
         return;
     const uint8_t *resp;
     size_t resp_len;
-    answer(srv, (const uint8_t *)buf->base, (size_t)nread, QUERY_UDP, &resp, &resp_len);
+    answer(srv, (const uint8_t *)buf->base, (size_t)nread, handle, NULL, addr, &resp, &resp_len);
     if (resp_len == 0)
         return;
+    udp_send(handle, addr, resp, resp_len);
+}
+
+/* Send an answer now, or queue a copy when the socket buffer is full. */
+static void udp_send(uv_udp_t *handle, const struct sockaddr *addr, const uint8_t *resp,
+                     size_t resp_len)
+{
     uv_buf_t out = uv_buf_init((char *)resp, (unsigned)resp_len);
     int rc = uv_udp_try_send(handle, &out, 1, addr);
     if (rc >= 0 || rc != UV_EAGAIN)
@@ -224,7 +343,14 @@ static void conn_touch(struct tcp_conn *conn)
 static void conn_handle_closed(uv_handle_t *handle)
 {
     struct tcp_conn *conn = handle->data;
-    if (--conn->open_handles > 0)
+    conn->open_handles--;
+    conn_maybe_free(conn);
+}
+
+/* Free a closed connection once its handles have closed and no forwarded answer is due. */
+static void conn_maybe_free(struct tcp_conn *conn)
+{
+    if (conn->open_handles > 0 || conn->forwards > 0)
         return;
     struct server *srv = conn->srv;
     free(conn->buf);
@@ -248,7 +374,7 @@ static void conn_close(struct tcp_conn *conn)
 /* Close once every written answer has gone out (graceful end of a connection). */
 static void conn_close_when_flushed(struct tcp_conn *conn)
 {
-    if (conn->pending_writes == 0)
+    if (conn->pending_writes == 0 && conn->forwards == 0)
         conn_close(conn);
 }
 
@@ -334,7 +460,8 @@ static void tcp_process(struct tcp_conn *conn)
             break;
         const uint8_t *resp;
         size_t resp_len;
-        answer(srv, conn->buf + off + 2, msg_len, QUERY_TCP, &resp, &resp_len);
+        answer(srv, conn->buf + off + 2, msg_len, NULL, conn, (const struct sockaddr *)&conn->peer,
+               &resp, &resp_len);
         off += 2 + msg_len;
         if (resp_len > 0)
             tcp_send_answer(conn, resp, resp_len);
@@ -412,7 +539,9 @@ static void tcp_accept(uv_stream_t *listener, int status)
     srv->n_conns++;
     srv->stats.tcp_connections++;
     srv->n_conn_allocs++;
-    if (uv_accept(listener, (uv_stream_t *)&conn->handle) != 0) {
+    int peer_len = sizeof(conn->peer);
+    if (uv_accept(listener, (uv_stream_t *)&conn->handle) != 0 ||
+        uv_tcp_getpeername(&conn->handle, (struct sockaddr *)&conn->peer, &peer_len) != 0) {
         conn_close(conn);
         return;
     }
@@ -433,9 +562,16 @@ static void listener_closed(uv_handle_t *handle)
     maybe_free_server(srv);
 }
 
+static void forward_closed(void *arg)
+{
+    struct server *srv = arg;
+    srv->fwd = NULL;
+    maybe_free_server(srv);
+}
+
 static void maybe_free_server(struct server *srv)
 {
-    if (!srv->stopping || srv->open_handles > 0 || srv->n_conn_allocs > 0)
+    if (!srv->stopping || srv->open_handles > 0 || srv->n_conn_allocs > 0 || srv->fwd)
         return;
     query_ctx_free(srv->query);
     free(srv->recv_buf);
@@ -546,6 +682,14 @@ int server_start(uv_loop_t *loop, const struct server_config *cfg, const struct 
         snprintf(err, err_len, "out of memory");
         goto fail;
     }
+    if (cfg->forward && cfg->forward->n_servers > 0) {
+        srv->fwd_cfg = *cfg->forward;
+        rc = forward_new(loop, &srv->fwd_cfg, &srv->fwd);
+        if (rc != 0) {
+            snprintf(err, err_len, "forwarders: %s", dnsd_strerror(rc));
+            goto fail;
+        }
+    }
     for (size_t i = 0; i < cfg->n_listen; i++) {
         rc = bind_udp(srv, &cfg->listen[i], err, err_len);
         if (rc == 0)
@@ -558,7 +702,7 @@ int server_start(uv_loop_t *loop, const struct server_config *cfg, const struct 
 
 fail:
     /* uv error codes are -errno on Unix, which is what DNSD_E* codes are too. */
-    if (srv->open_handles > 0) {
+    if (srv->open_handles > 0 || srv->fwd) {
         server_stop(srv);
     } else {
         query_ctx_free(srv->query);
@@ -583,6 +727,9 @@ void server_set_zonestore(struct server *srv, const struct zonestore *zs)
 void server_stop(struct server *srv)
 {
     srv->stopping = true;
+    /* Every forwarded query is dropped (its TCP connection released) before they close. */
+    if (srv->fwd)
+        forward_stop(srv->fwd, forward_closed, srv);
     for (size_t i = 0; i < srv->n_udp; i++) {
         srv->udp[i].handle.data = srv;
         uv_close((uv_handle_t *)&srv->udp[i].handle, listener_closed);

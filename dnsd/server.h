@@ -3,7 +3,8 @@
  * and its answer sent back. TCP follows RFC 7766: pipelined queries (a client that does not
  * read its answers is not read from), an idle timeout (no read and no write progress), a
  * total lifetime per connection, and a connection cap that closes the longest-idle
- * connection first. UDP reads batches with recvmmsg. Owns its sockets, never
+ * connection first. UDP reads batches with recvmmsg. Questions outside every zone go to
+ * forward.c when forwarders are configured and the client is allowed. Owns its sockets, never
  * the zone store or the answers it reads.
  * Loop: every function runs on the loop the server was started on. */
 #pragma once
@@ -19,6 +20,7 @@
 struct zonestore;
 struct answers;
 struct metrics_dns;
+struct forward_config;
 
 struct server_config {
     const struct config_listen *listen; /* borrowed for the call */
@@ -28,11 +30,15 @@ struct server_config {
     uint32_t tcp_max_connection_ms; /* past it: stop reading, flush answers, close */
     uint32_t udp_rcvbuf;            /* SO_RCVBUF to ask for, bytes; 0 = system default */
     struct query_config query;      /* query.domain is borrowed for the server's life */
+    /* Forwarding of questions outside every zone (copied); NULL or no servers: off, such
+     * questions get REFUSED. */
+    const struct forward_config *forward;
 };
 
 struct server;
 
-/* Bind every listen address (UDP and TCP each) and start serving from zs and ans.
+/* Bind every listen address (UDP and TCP each), open the forwarder's sockets when
+ * cfg->forward names forwarders, and start serving from zs and ans.
  * Returns: 0 and *out, or a negative libuv-translated DNSD_E* or -errno code; err names the
  * address that failed ("127.0.0.1:53/udp: address already in use").
  * Ownership: zs and ans are borrowed; swap zs with server_set_zonestore. */

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
@@ -166,6 +167,10 @@ Test(config, full_file_sets_every_option)
     cr_assert_eq(cfg.api[2].family, AF_INET6);
     cr_assert_str_eq(cfg.api[2].host, "::1");
     cr_assert_eq(cfg.api[2].port, 8501);
+    cr_assert(cfg.api_allow_plain_tcp);
+    cr_assert_eq(cfg.n_tokens, 2);
+    cr_assert_str_eq(cfg.tokens[0].services, "web*");
+    cr_assert_eq(cfg.tokens[1].scope, CONFIG_SCOPE_ADMIN);
     cr_assert_eq(cfg.log_level, LOG_LEVEL_DEBUG);
     cr_assert_str_eq(cfg.pid_file, "/run/99999999999/dnsd.pid");
     cr_assert_eq(cfg.dns_ttl, 30);
@@ -775,4 +780,187 @@ Test(config, validate_accepts_boundary_values)
     cfg.preservation_threshold = 1e-9;
     cfg.health_deregister_after_ms = 0;
     cr_assert_eq(config_validate(&cfg, err, sizeof(err)), 0, "%s", err);
+}
+
+/* ---- tokens and TCP API endpoints ---------------------------------------------------------- */
+
+/* Load text as a config file over the defaults; err gets the message. */
+static int load_text(const char *text, struct dnsd_config *cfg, char *err, size_t err_len)
+{
+    char path[] = "/tmp/test_config_tokens_XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    FILE *fp = fdopen(fd, "w");
+    cr_assert_not_null(fp);
+    fputs(text, fp);
+    fclose(fp);
+    config_init_defaults(cfg);
+    int rc = config_load_file(path, cfg, err, err_len);
+    unlink(path);
+    return rc;
+}
+
+Test(config, tokens_are_loaded_with_scope_and_services)
+{
+    struct dnsd_config cfg;
+    char err[CONFIG_ERR_LEN] = "";
+    int rc = load_text("api = [ \"tcp:127.0.0.1:8500\" ];\n"
+                       "tokens = ( { name = \"deploy\"; token = \"deploy-token-0123456789\";\n"
+                       "             scope = \"write\"; services = \"web*\"; },\n"
+                       "           { name = \"ops\"; token = \"ops-token-0123456789abc\";\n"
+                       "             scope = \"admin\"; },\n"
+                       "           { name = \"monitor\"; token = \"monitor-token-012345678\";\n"
+                       "             scope = \"read\"; } );\n",
+                       &cfg, err, sizeof(err));
+    cr_assert_eq(rc, 0, "%s", err);
+    cr_assert_eq(cfg.n_tokens, 3);
+    cr_assert_str_eq(cfg.tokens[0].name, "deploy");
+    cr_assert_str_eq(cfg.tokens[0].token, "deploy-token-0123456789");
+    cr_assert_eq(cfg.tokens[0].scope, CONFIG_SCOPE_WRITE);
+    cr_assert_str_eq(cfg.tokens[0].services, "web*");
+    cr_assert_eq(cfg.tokens[1].scope, CONFIG_SCOPE_ADMIN);
+    cr_assert_str_eq(cfg.tokens[1].services, "*");
+    cr_assert_eq(cfg.tokens[2].scope, CONFIG_SCOPE_READ);
+    cr_assert_not(cfg.api_allow_plain_tcp);
+}
+
+Test(config, bad_token_entries_are_rejected)
+{
+    static const struct {
+        const char *text, *why;
+    } cases[] = {
+        {"tokens = ( { name = \"a\"; token = \"short\"; scope = \"read\"; } );",
+         "tokens[0].token: must be 16..255 bytes"},
+        {"tokens = ( { name = \"a\"; token = \"0123456789abcdef\"; scope = \"root\"; } );",
+         "tokens[0].scope: 'root': must be \"read\", \"write\" or \"admin\""},
+        {"tokens = ( { token = \"0123456789abcdef\"; scope = \"read\"; } );",
+         "tokens[0]: 'name' is missing"},
+        {"tokens = ( { name = \"a\"; token = \"0123456789 abcdef\"; scope = \"read\"; } );",
+         "tokens[0].token: only printable ASCII without blanks"},
+        {"tokens = ( { name = \"a\"; token = \"0123456789abcdef\"; scope = \"read\"; x = 1; } );",
+         "unknown option 'tokens[0].x'"},
+        {"tokens = ( { name = \"a\"; token = \"0123456789abcdef\"; scope = \"read\"; },\n"
+         "           { name = \"a\"; token = \"0123456789abcdeg\"; scope = \"read\"; } );",
+         "tokens[1].name: 'a' is used twice"},
+        {"tokens = ( { name = \"a\"; token = \"0123456789abcdef\"; scope = \"read\"; },\n"
+         "           { name = \"b\"; token = \"0123456789abcdef\"; scope = \"read\"; } );",
+         "tokens[1].token: the same token as tokens[0]"},
+        {"tokens = [ \"0123456789abcdef\" ];", "tokens: must be a list"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct dnsd_config cfg;
+        char err[CONFIG_ERR_LEN] = "";
+        cr_assert_eq(load_text(cases[i].text, &cfg, err, sizeof(err)), DNSD_EINVAL, "%s",
+                     cases[i].text);
+        cr_assert_not_null(strstr(err, cases[i].why), "%s: got '%s'", cases[i].why, err);
+        cr_assert_eq(cfg.n_tokens, 0);
+    }
+}
+
+Test(config, tcp_api_endpoint_needs_a_token)
+{
+    struct dnsd_config cfg;
+    config_init_defaults(&cfg);
+    cr_assert_eq(config_parse_api("tcp:127.0.0.1:8500", &cfg.api[0]), 0);
+    assert_invalid(&cfg, "api: tcp:127.0.0.1:8500 needs at least one entry in 'tokens': every "
+                         "request on a TCP endpoint must carry Authorization: Bearer TOKEN");
+    cfg.n_tokens = 1;
+    strcpy(cfg.tokens[0].token, "0123456789abcdef");
+    cr_assert_eq(config_validate(&cfg, NULL, 0), 0);
+}
+
+Test(config, non_loopback_tcp_api_needs_allow_plain_tcp)
+{
+    struct dnsd_config cfg;
+    config_init_defaults(&cfg);
+    cfg.n_tokens = 1;
+    cr_assert_eq(config_parse_api("tcp:0.0.0.0:8500", &cfg.api[0]), 0);
+    char err[CONFIG_ERR_LEN] = "";
+    cr_assert_eq(config_validate(&cfg, err, sizeof(err)), DNSD_EINVAL);
+    cr_assert_not_null(strstr(err, "tcp:0.0.0.0:8500 is not a loopback address and TLS is not "
+                                   "implemented yet; set api_options.allow_plain_tcp = true"),
+                       "%s", err);
+    cfg.api_allow_plain_tcp = true;
+    cr_assert_eq(config_validate(&cfg, NULL, 0), 0);
+}
+
+Test(config, loopback_is_127_slash_8_and_ipv6_one)
+{
+    static const struct {
+        const char *api;
+        bool loopback;
+    } cases[] = {
+        {"tcp:127.0.0.1:1", true},  {"tcp:127.9.8.7:1", true},  {"tcp:[::1]:1", true},
+        {"unix:/run/x.sock", true}, {"tcp:0.0.0.0:1", false},   {"tcp:[::]:1", false},
+        {"tcp:128.0.0.1:1", false}, {"tcp:192.0.2.1:1", false}, {"tcp:[::ffff:127.0.0.1]:1", false},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct config_api a;
+        cr_assert_eq(config_parse_api(cases[i].api, &a), 0, "%s", cases[i].api);
+        cr_assert_eq(config_api_is_loopback(&a), cases[i].loopback, "%s", cases[i].api);
+    }
+}
+
+Test(config, allow_plain_tcp_is_read_from_api_options)
+{
+    struct dnsd_config cfg;
+    char err[CONFIG_ERR_LEN] = "";
+    int rc = load_text("api = [ \"tcp:0.0.0.0:8500\" ];\n"
+                       "api_options = { allow_plain_tcp = true; };\n"
+                       "tokens = ( { name = \"r\"; token = \"0123456789abcdef\"; "
+                       "scope = \"read\"; } );\n",
+                       &cfg, err, sizeof(err));
+    cr_assert_eq(rc, 0, "%s", err);
+    cr_assert(cfg.api_allow_plain_tcp);
+}
+
+Test(config, forwarders_and_forward_group_are_read)
+{
+    struct dnsd_config cfg;
+    char err[CONFIG_ERR_LEN] = "";
+    int rc = load_text("forwarders = [ \"127.0.0.1:5353\", \"[::1]:53\", \"192.0.2.1\" ];\n"
+                       "forward = { strategy = \"random\"; timeout_ms = 700; retries = 2;\n"
+                       "            allow = [ \"10.0.0.0/8\" ]; };\n",
+                       &cfg, err, sizeof(err));
+    cr_assert_eq(rc, 0, "%s", err);
+    cr_assert_eq(cfg.forward.n_servers, 3);
+    cr_assert_eq(cfg.forward.servers[1].addr.ss_family, AF_INET6);
+    cr_assert_eq(cfg.forward.strategy, FORWARD_RANDOM);
+    cr_assert_eq(cfg.forward.timeout_ms, 700);
+    cr_assert_eq(cfg.forward.retries, 2);
+    cr_assert_eq(cfg.forward.n_allow, 1);
+    cr_assert_eq(cfg.forward.allow[0].prefix, 8);
+}
+
+Test(config, forwarding_is_off_by_default_with_loopback_allowed)
+{
+    struct dnsd_config cfg;
+    config_init_defaults(&cfg);
+    cr_assert_eq(cfg.forward.n_servers, 0);
+    cr_assert_eq(cfg.forward.strategy, FORWARD_SEQUENTIAL);
+    cr_assert_eq(cfg.forward.timeout_ms, 1500);
+    cr_assert_eq(cfg.forward.retries, 1);
+    cr_assert_eq(cfg.forward.n_allow, 2);
+}
+
+Test(config, bad_forwarding_settings_are_named)
+{
+    static const struct {
+        const char *text, *expect;
+    } cases[] = {
+        {"forwarders = [ \"dns.example\" ];\n", "forwarders[0]"},
+        {"forwarders = \"127.0.0.1\";\n", "forwarders: must be a list"},
+        {"forward = { strategy = \"fastest\"; };\n", "forward.strategy"},
+        {"forward = { timeout_ms = 0; };\n", "forward.timeout_ms"},
+        {"forward = { retries = 11; };\n", "forward.retries"},
+        {"forward = { allow = [ \"10.0.0.1/8\" ]; };\n", "forward.allow[0]"},
+        {"forward = { recursion = true; };\n", "forward.recursion"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct dnsd_config cfg;
+        char err[CONFIG_ERR_LEN] = "";
+        cr_assert_eq(load_text(cases[i].text, &cfg, err, sizeof(err)), DNSD_EINVAL, "%s",
+                     cases[i].text);
+        cr_assert(strstr(err, cases[i].expect), "%s -> %s", cases[i].text, err);
+    }
 }

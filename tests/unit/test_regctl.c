@@ -659,6 +659,43 @@ Test(commands, api_address_prefers_option_then_env_then_default)
     cr_assert_str_eq(commands_api_address(NULL, NULL), "unix:/run/dnsd/api.sock");
 }
 
+Test(commands, token_option_is_global_and_kept)
+{
+    cr_assert_eq(parse(ARGV("--token", "abc.DEF-123", "list")), REGCTL_EXIT_OK);
+    cr_assert_str_eq(req.token, "abc.DEF-123");
+    cr_assert_eq(parse(ARGV("health", "--token", "t0k3n")), REGCTL_EXIT_OK);
+    cr_assert_str_eq(req.token, "t0k3n");
+    cr_assert_eq(parse(ARGV("list")), REGCTL_EXIT_OK);
+    cr_assert_null(req.token);
+}
+
+Test(commands, token_with_blanks_is_usage_error_without_echo)
+{
+    assert_usage(parse(ARGV("--token", "secret value", "list")),
+                 "invalid --token: expected printable ASCII without blanks", NULL);
+    cr_assert_null(strstr(err_text, "secret"), "the token is echoed: %s", err_text);
+    assert_usage(parse(ARGV("list", "--token", "")), "invalid --token", "list");
+}
+
+Test(commands, token_prefers_option_then_env)
+{
+    cr_assert_str_eq(commands_token("opt", "env"), "opt");
+    cr_assert_str_eq(commands_token(NULL, "env"), "env");
+    cr_assert_null(commands_token(NULL, ""));
+    cr_assert_null(commands_token(NULL, NULL));
+}
+
+Test(commands, token_validity)
+{
+    cr_assert(commands_token_is_valid("a"));
+    cr_assert(commands_token_is_valid("Zz09-._~+/=!"));
+    cr_assert_not(commands_token_is_valid(""));
+    cr_assert_not(commands_token_is_valid(NULL));
+    cr_assert_not(commands_token_is_valid("a b"));
+    cr_assert_not(commands_token_is_valid("a\r\nX-Evil: 1"));
+    cr_assert_not(commands_token_is_valid("caf\xc3\xa9"));
+}
+
 /* ---- bad usage in general ---- */
 
 Test(commands, no_command_is_usage_error)
@@ -1187,6 +1224,24 @@ Test(client, index_header_parses)
         cr_assert_eq(index, cases[i].ok ? cases[i].index : 99, "'%s' gave %llu", cases[i].line,
                      (unsigned long long)index);
     }
+}
+
+Test(client, token_is_copied_replaced_and_cleared)
+{
+    struct client_endpoint ep = {0};
+    char token[] = "first-token";
+    cr_assert_eq(client_endpoint_parse("tcp:127.0.0.1:8500", &ep), 0);
+    cr_assert_null(ep.token);
+    cr_assert_eq(client_endpoint_set_token(&ep, token), 0);
+    token[0] = 'X';
+    cr_assert_str_eq(ep.token, "first-token");
+    cr_assert_eq(client_endpoint_set_token(&ep, "second"), 0);
+    cr_assert_str_eq(ep.token, "second");
+    cr_assert_eq(client_endpoint_set_token(&ep, NULL), 0);
+    cr_assert_null(ep.token);
+    cr_assert_eq(client_endpoint_set_token(&ep, "third"), 0);
+    client_endpoint_clear(&ep);
+    cr_assert_null(ep.token);
 }
 
 Test(client, clearing_zeroed_structs_is_harmless)

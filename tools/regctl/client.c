@@ -31,8 +31,20 @@ void client_endpoint_clear(struct client_endpoint *ep)
 {
     free(ep->unix_path);
     free(ep->base_url);
+    free(ep->token);
     ep->unix_path = NULL;
     ep->base_url = NULL;
+    ep->token = NULL;
+}
+
+int client_endpoint_set_token(struct client_endpoint *ep, const char *token)
+{
+    char *copy = NULL;
+    if (token != NULL && (copy = strdup(token)) == NULL)
+        return DNSD_ENOMEM;
+    free(ep->token);
+    ep->token = copy;
+    return 0;
 }
 
 void client_reply_clear(struct client_reply *reply)
@@ -294,6 +306,11 @@ int client_request_timed(const struct client_endpoint *ep, const char *method, c
         set = curl_easy_setopt(curl, CURLOPT_URL, url);
     if (set == CURLE_OK && ep->unix_path != NULL)
         set = curl_easy_setopt(curl, CURLOPT_UNIX_SOCKET_PATH, ep->unix_path);
+    /* The only method allowed, so curl sends the bearer token at once, not after a 401. */
+    if (set == CURLE_OK && ep->token != NULL)
+        set = curl_easy_setopt(curl, CURLOPT_HTTPAUTH, (long)CURLAUTH_BEARER);
+    if (set == CURLE_OK && ep->token != NULL)
+        set = curl_easy_setopt(curl, CURLOPT_XOAUTH2_BEARER, ep->token);
     /* An http_proxy in the environment must not capture requests meant for a local dnsd. */
     if (set == CURLE_OK)
         set = curl_easy_setopt(curl, CURLOPT_PROXY, "");

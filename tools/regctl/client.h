@@ -15,6 +15,7 @@
 struct client_endpoint {
     char *unix_path; /* owned; the socket path, or NULL for TCP */
     char *base_url;  /* owned; "http://localhost" for a socket, else "http://HOST:PORT" */
+    char *token;     /* owned; sent as "Authorization: Bearer TOKEN" (RFC 6750), or NULL */
 };
 
 #define CLIENT_INDEX_HEADER "X-Dnsd-Index" /* a service's state index (watch queries) */
@@ -33,6 +34,10 @@ struct client_reply {
  * Returns: 0 and *ep filled, DNSD_EINVAL (malformed address), DNSD_ENOMEM.
  * Ownership: *ep's strings are the caller's, released with client_endpoint_clear. */
 int client_endpoint_parse(const char *api, struct client_endpoint *ep);
+
+/* Send token (copied; NULL: none) with every request to ep from now on.
+ * Returns: 0, DNSD_ENOMEM. */
+int client_endpoint_set_token(struct client_endpoint *ep, const char *token);
 
 /* Release ep's strings and zero it; a zeroed endpoint is fine. */
 void client_endpoint_clear(struct client_endpoint *ep);

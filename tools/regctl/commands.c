@@ -29,6 +29,7 @@
 enum {
     OPT_HELP = 'h',
     OPT_API = 256,
+    OPT_TOKEN,
     OPT_JSON,
     OPT_TIMEOUT,
     OPT_VERSION,
@@ -57,6 +58,7 @@ enum {
 #define GLOBAL_OPTIONS                                                                             \
     {"api", required_argument, NULL, OPT_API}, {"json", no_argument, NULL, OPT_JSON},              \
         {"timeout", required_argument, NULL, OPT_TIMEOUT},                                         \
+        {"token", required_argument, NULL, OPT_TOKEN},                                             \
     {                                                                                              \
         "help", no_argument, NULL, OPT_HELP                                                        \
     }
@@ -68,7 +70,8 @@ struct command {
 };
 
 static const char USAGE[] =
-    "usage: regctl [--api unix:PATH|tcp:HOST:PORT] [--json] [--timeout SECONDS] COMMAND [ARGS]\n"
+    "usage: regctl [--api unix:PATH|tcp:HOST:PORT] [--token TOKEN] [--json] [--timeout SECONDS]\n"
+    "              COMMAND [ARGS]\n"
     "\n"
     "Register service instances with dnsd and look at what it serves.\n"
     "\n"
@@ -87,6 +90,8 @@ static const char USAGE[] =
     "global options (before or after the command):\n"
     "  --api ADDRESS      dnsd's API: unix:PATH or tcp:HOST:PORT (IPv6: tcp:[::1]:8500);\n"
     "                     default $" DNSD_API_ENV ", else unix:" DNSD_DEFAULT_API_SOCKET "\n"
+    "  --token TOKEN      bearer token for a TCP endpoint (default $" COMMANDS_TOKEN_ENV ");\n"
+    "                     a Unix socket needs none\n"
     "  --json             print dnsd's JSON reply instead of text\n"
     "  --timeout SECONDS  give up after this long (default 10)\n"
     "  -h, --help         show help\n"
@@ -325,6 +330,13 @@ static int apply_global(int c, const char *arg, struct commands_request *req, co
     case OPT_JSON:
         req->json = true;
         return REGCTL_EXIT_OK;
+    case OPT_TOKEN:
+        /* The token itself is never echoed, not even in an error. */
+        if (!commands_token_is_valid(arg))
+            return usage_error(err, command,
+                               "invalid --token: expected printable ASCII without blanks");
+        req->token = arg;
+        return REGCTL_EXIT_OK;
     default:
         if (!parse_seconds(arg, &req->timeout_ms))
             return usage_error(err, command,
@@ -337,7 +349,7 @@ static int apply_global(int c, const char *arg, struct commands_request *req, co
 
 static bool is_global(int c)
 {
-    return c == OPT_API || c == OPT_JSON || c == OPT_TIMEOUT;
+    return c == OPT_API || c == OPT_JSON || c == OPT_TIMEOUT || c == OPT_TOKEN;
 }
 
 /* Check a service name, instance id or tag, naming what it is in the message. */
@@ -980,6 +992,26 @@ void commands_request_clear(struct commands_request *req)
     free(req->path);
     free(req->body);
     memset(req, 0, sizeof(*req));
+}
+
+bool commands_token_is_valid(const char *token)
+{
+    if (token == NULL || token[0] == '\0')
+        return false;
+    for (const char *p = token; *p; p++) {
+        if (*p <= ' ' || *p > '~')
+            return false;
+    }
+    return true;
+}
+
+const char *commands_token(const char *opt, const char *env)
+{
+    if (opt != NULL)
+        return opt;
+    if (env != NULL && env[0] != '\0')
+        return env;
+    return NULL;
 }
 
 const char *commands_api_address(const char *opt, const char *env)

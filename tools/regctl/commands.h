@@ -12,6 +12,7 @@
 #include <time.h>
 
 #define COMMANDS_DEFAULT_TIMEOUT_MS 10000L
+#define COMMANDS_TOKEN_ENV "DNSD_TOKEN" /* the bearer token when --token is not given */
 #define COMMANDS_WATCH_DEFAULT_WAIT_MS (5ULL * 60 * 1000) /* dnsd's own default */
 #define COMMANDS_WATCH_MAX_WAIT_MS (10ULL * 60 * 1000)    /* the most dnsd accepts */
 
@@ -39,6 +40,7 @@ enum commands_kind {
 struct commands_request {
     enum commands_kind kind;
     const char *api;           /* borrowed from argv; the --api value, or NULL when not given */
+    const char *token;         /* borrowed from argv; the --token value, or NULL */
     bool json;                 /* --json: print the reply as JSON */
     long timeout_ms;           /* --timeout, else COMMANDS_DEFAULT_TIMEOUT_MS */
     const char *service;       /* borrowed from argv; NULL when the command has none */
@@ -54,7 +56,7 @@ struct commands_request {
 
 /* Parse regctl's whole command line (argv[0] is the program name) into req. Help and
  * --version go to out; usage errors go to err with a hint at the right --help. Global
- * options (--api, --json, --timeout) may come before or after the command.
+ * options (--api, --token, --json, --timeout) may come before or after the command.
  * Returns: REGCTL_EXIT_OK (send req when req->kind != COMMANDS_NONE, else exit 0),
  * REGCTL_EXIT_USAGE (message printed), REGCTL_EXIT_REFUSED (out of memory, message printed).
  * Ownership: req's path and body are the caller's, released with commands_request_clear,
@@ -63,6 +65,15 @@ int commands_parse(int argc, char **argv, struct commands_request *req, FILE *ou
 
 /* Release req's path and body and zero it; a zeroed request is fine. */
 void commands_request_clear(struct commands_request *req);
+
+/* Is token usable in an Authorization header: non-empty printable ASCII without blanks?
+ * Returns: true when it is. */
+bool commands_token_is_valid(const char *token);
+
+/* Choose the bearer token: opt (--token) when given, else env (DNSD_TOKEN) when set and
+ * non-empty, else none.
+ * Returns: opt, env or NULL. */
+const char *commands_token(const char *opt, const char *env);
 
 /* Choose the API address: opt (--api) when given, else env (the DNSD_API variable) when set
  * and non-empty, else "unix:" DNSD_DEFAULT_API_SOCKET.

@@ -123,7 +123,18 @@ static int run(const struct commands_request *req, const char *address, bool fro
                 address, from_env ? " in " DNSD_API_ENV : "");
         return REGCTL_EXIT_USAGE;
     }
+    if (rc == 0) {
+        const char *token = commands_token(req->token, getenv(COMMANDS_TOKEN_ENV));
+        if (token != NULL && !commands_token_is_valid(token)) {
+            fprintf(stderr, "regctl: invalid token in " COMMANDS_TOKEN_ENV
+                            ": expected printable ASCII without blanks\n");
+            client_endpoint_clear(&ep);
+            return REGCTL_EXIT_USAGE;
+        }
+        rc = client_endpoint_set_token(&ep, token);
+    }
     if (rc < 0) {
+        client_endpoint_clear(&ep);
         fprintf(stderr, "regctl: %s\n", dnsd_strerror(rc));
         return REGCTL_EXIT_REFUSED;
     }

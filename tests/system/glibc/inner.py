@@ -3,10 +3,19 @@
 # glibc, inside the namespaces: run by test.py as `unshare --net --mount -- python3 inner.py
 # HOST_NETNS`, so the network namespace (and dnsd, bound to port 53 in it) and the bind
 # mount over /etc/resolv.conf die with this process. Asserts what glibc's stub resolver
-# (getent) finds through dnsd with the resolv.conf the README shows.
+# (getent) finds through dnsd with the resolv.conf the README shows, and that a name outside
+# dnsd's zones resolves through the forwarder dnsd is configured with.
 
 import os
+import socket
 import sys
+import threading
+
+import dns.flags
+import dns.message
+import dns.rcode
+import dns.rdatatype
+import dns.rrset
 
 from dnsdtest import Dnsd, check, eq, main, run, write_file
 
@@ -16,6 +25,35 @@ nameserver 127.0.0.1
 search service.internal
 options ndots:1 timeout:1 attempts:2
 """
+# dnsd's forwarder, as in the README: a second DNS server on 127.0.0.2, authoritative for
+# example.com (the namespace has no internet).
+UPSTREAM = "127.0.0.2"
+DNSD_CONF = 'forwarders = [ "%s:53" ];\n' % UPSTREAM
+
+
+def serve_example_com(sock):
+    """A tiny authoritative server for example.com: A 192.0.2.1, no AAAA, others NXDOMAIN."""
+    while True:
+        try:
+            data, addr = sock.recvfrom(4096)
+        except OSError:
+            return
+        q = dns.message.from_wire(data)
+        r = dns.message.make_response(q)
+        r.flags |= dns.flags.AA
+        qname = q.question[0].name.to_text().lower()
+        if qname != "example.com.":
+            r.set_rcode(dns.rcode.NXDOMAIN)
+        elif q.question[0].rdtype == dns.rdatatype.A:
+            r.answer.append(dns.rrset.from_text(qname, 300, "IN", "A", "192.0.2.1"))
+        sock.sendto(r.to_wire(), addr)
+
+
+def start_upstream():
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind((UPSTREAM, 53))
+    threading.Thread(target=serve_example_com, args=(sock,), daemon=True).start()
+    return sock
 
 
 def getent(*args):
@@ -61,7 +99,9 @@ def bind_resolv_conf(tmp):
 
 def test():
     setup(sys.argv[1])
-    d = Dnsd(cli_listen=False, args=["--listen", "127.0.0.1:53", "--listen", "[::1]:53"])
+    upstream = start_upstream()
+    d = Dnsd(config=DNSD_CONF, cli_listen=False,
+             args=["--listen", "127.0.0.1:53", "--listen", "[::1]:53"])
     d.start()
     d.port = 53
     resolv = bind_resolv_conf(d.tmp)
@@ -101,16 +141,21 @@ def test():
     eq(ahosts(fq), (0, ["127.0.0.10"], fq), "getent ahosts after deregistering web-2")
 
     eq(hosts("nosuch.service.internal"), (2, []), "an unknown service: not found")
-    # dnsd has no forwarders yet (issue 7): a name outside its zones is REFUSED, so glibc
-    # finds nothing. example.com has a dot, so it is tried as is and then with the search
-    # domain (example.com.service.internal, NXDOMAIN).
-    eq(hosts("example.com"), (2, []), "a name outside service.internal: not found")
+    # A name outside dnsd's zones resolves through its forwarder (example.com has a dot, so
+    # it is tried as is first); the answer is the forwarder's, passed through.
+    eq(hosts("example.com"), (0, [("192.0.2.1", "example.com")]),
+       "getent hosts example.com through dnsd's forwarder")
+    eq(ahosts("example.com"), (0, ["192.0.2.1"], "example.com"),
+       "getent ahosts example.com through dnsd's forwarder")
+    eq(hosts("nosuch.example.com"), (2, []), "the forwarder's NXDOMAIN: not found")
     rc, out, err = run(["dig", "+tries=1", "+time=2", "example.com", "A"], timeout=15)
-    check("status: REFUSED" in out, "dig with the namespace's resolv.conf: example.com "
-          "REFUSED by dnsd (%d): %s %s" % (rc, out, err))
+    check("status: NOERROR" in out and "192.0.2.1" in out,
+          "dig with the namespace's resolv.conf: example.com forwarded (%d): %s %s"
+          % (rc, out, err))
     check("SERVER: 127.0.0.1#53" in out, "dig asked dnsd on 127.0.0.1:53: %s" % out)
 
     d.stop()
+    upstream.close()
     print("inner: dnsd pid %d stopped" % d.proc.pid, flush=True)
 
 
