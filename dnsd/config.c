@@ -310,6 +310,12 @@ static const struct opt health_opts[] = {
     END,
 };
 
+static const struct opt query_log_opts[] = {
+    OPT("enabled", OPT_BOOL, query_log_enabled, 0, 1),
+    OPT("sample", OPT_U32, query_log_sample, 1, 1000000),
+    END,
+};
+
 static const struct opt persistence_opts[] = {
     OPT("fsync", OPT_FSYNC, persist_fsync, CONFIG_FSYNC_ALWAYS, CONFIG_FSYNC_OFF),
     OPT("fsync_interval", OPT_DURATION, persist_fsync_interval_ms, 1, 3600 * 1000),
@@ -324,9 +330,10 @@ struct group {
 };
 
 static const struct group groups[] = {
-    {"dns", dns_opts},       {"soa", soa_opts},       {"api_options", api_opts},
-    {"lease", lease_opts},   {"health", health_opts}, {"persistence", persistence_opts},
-    {"limits", limits_opts},
+    {"dns", dns_opts},         {"soa", soa_opts},
+    {"api_options", api_opts}, {"lease", lease_opts},
+    {"health", health_opts},   {"persistence", persistence_opts},
+    {"limits", limits_opts},   {"query_log", query_log_opts},
 };
 
 #define N_GROUPS (sizeof(groups) / sizeof(groups[0]))
@@ -404,6 +411,9 @@ void config_init_defaults(struct dnsd_config *cfg)
     cfg->n_listen = 2;
     cfg->n_api = 1;
     cfg->log_level = LOG_LEVEL_INFO;
+    cfg->log_format = LOG_FORMAT_TEXT;
+    cfg->query_log_enabled = false;
+    cfg->query_log_sample = 1;
 
     cfg->dns_ttl = 5;
     cfg->udp_max_size = 1232; /* DNS flag day 2020: no IP fragmentation */
@@ -560,6 +570,8 @@ static int check_config(const struct dnsd_config *cfg, char *err, size_t err_len
         FAIL("api", "", "api: must name 1..%d endpoints", CONFIG_MAX_API);
     if (cfg->log_level < LOG_LEVEL_ERROR || cfg->log_level > LOG_LEVEL_DEBUG)
         FAIL("log_level", "", "log_level: must be error, warn, info or debug");
+    if (cfg->log_format != LOG_FORMAT_TEXT && cfg->log_format != LOG_FORMAT_JSON)
+        FAIL("log_format", "", "log_format: must be text or json");
     for (size_t i = 0; i < cfg->n_api && i < CONFIG_MAX_API; i++) {
         const struct config_api *a = &cfg->api[i];
         if (a->kind != CONFIG_API_TCP)
@@ -1033,6 +1045,13 @@ static int load_root_setting(struct loader *ld, const config_setting_t *s, struc
             return rc;
         if (log_parse_level(text, &cfg->log_level) < 0)
             return fail(ld, s, "log_level: '%s' is not error, warn, info or debug", text);
+        return 0;
+    }
+    if (strcmp(name, "log_format") == 0) {
+        if ((rc = get_string(ld, s, name, &text)) < 0)
+            return rc;
+        if (log_parse_format(text, &cfg->log_format) < 0)
+            return fail(ld, s, "log_format: '%s' is not text or json", text);
         return 0;
     }
     if (strcmp(name, "listen") == 0)

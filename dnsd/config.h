@@ -73,6 +73,10 @@ struct dnsd_config {
     struct config_api api[CONFIG_MAX_API];
     size_t n_api;
     enum log_level log_level;
+    enum log_format log_format; /* "text" or "json" lines */
+    /* query_log { }: one info line per sampled answered query */
+    bool query_log_enabled;
+    uint32_t query_log_sample;     /* 1 in this many queries is logged */
     char pid_file[4096];           /* "" = none */
     struct forward_config forward; /* forwarders [ ] and forward { }; no servers: REFUSED */
 

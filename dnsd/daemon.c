@@ -50,18 +50,19 @@ struct memos {
 };
 
 struct daemon {
-    uv_loop_t *loop;         /* borrowed */
-    struct dnsd_config cfg;  /* copy */
-    struct registry *reg;    /* owned */
-    struct answers *ans;     /* owned */
-    struct zonestore *zs;    /* owned; the server borrows it */
-    struct api *api;         /* owned */
-    struct checks *checks;   /* owned until checks_stop */
-    struct server *dns;      /* owned until server_stop */
-    struct apiserver *http;  /* owned until apiserver_stop */
-    struct memos memos;      /* owned */
-    struct persist *persist; /* owned until daemon_stop; NULL without a data_dir */
-    bool restoring;          /* registry changes come from the data directory: quiet */
+    uv_loop_t *loop;                 /* borrowed */
+    struct dnsd_config cfg;          /* copy */
+    struct registry *reg;            /* owned */
+    struct answers *ans;             /* owned */
+    struct zonestore *zs;            /* owned; the server borrows it */
+    struct api *api;                 /* owned */
+    struct checks *checks;           /* owned until checks_stop */
+    struct server *dns;              /* owned until server_stop */
+    struct apiserver *http;          /* owned until apiserver_stop */
+    struct memos memos;              /* owned */
+    struct persist *persist;         /* owned until daemon_stop; NULL without a data_dir */
+    bool restoring;                  /* registry changes come from the data directory: quiet */
+    struct metrics_registry changes; /* registry changes, for GET /metrics */
     uv_timer_t deadline_timer;
     bool deadline_timer_open;
     uint32_t serial_base; /* SOA serial of the synthesised apex at start-up */
@@ -351,6 +352,16 @@ static void on_registry_change(void *user, enum registry_change change, const ch
             log_error("persist", "%s/%s: cannot journal the removal: %s", service, id,
                       journal_strerror(rc));
     }
+    static const int kinds[] = {
+        [REGISTRY_CHANGE_PUT] = METRICS_REG_REGISTER,
+        [REGISTRY_CHANGE_RENEW] = METRICS_REG_HEARTBEAT,
+        [REGISTRY_CHANGE_HEALTH] = METRICS_REG_HEALTH,
+        [REGISTRY_CHANGE_REMOVE] = METRICS_REG_DEREGISTER,
+        [REGISTRY_CHANGE_EXPIRE] = METRICS_REG_EXPIRE,
+        [REGISTRY_CHANGE_PRESERVATION] = -1,
+    };
+    if ((size_t)change < sizeof(kinds) / sizeof(kinds[0]) && kinds[change] >= 0)
+        d->changes.changes[kinds[change]]++;
     switch (change) {
     case REGISTRY_CHANGE_PRESERVATION:
         on_preservation(d);
@@ -670,8 +681,10 @@ int daemon_start(uv_loop_t *loop, const struct dnsd_config *cfg, struct daemon *
     rc = apiserver_start(loop, &http_cfg, d->api, &d->http, err, err_len);
     if (rc != 0)
         goto fail;
-    struct metrics_sources metrics = {
-        .reg = d->reg, .dns = server_metrics(d->dns), .checks = checks_metrics(d->checks)};
+    struct metrics_sources metrics = {.reg = d->reg,
+                                      .dns = server_metrics(d->dns),
+                                      .checks = checks_metrics(d->checks),
+                                      .changes = &d->changes};
     apiserver_set_metrics(d->http, &metrics);
 
     for (size_t i = 0; i < cfg->n_listen; i++) {

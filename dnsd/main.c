@@ -289,6 +289,8 @@ int main(int argc, char **argv)
         return EXIT_CONFIG;
     }
     log_set_level(cfg.log_level);
+    log_set_format(cfg.log_format);
+    log_set_query_log(cfg.query_log_enabled, cfg.query_log_sample);
     raise_fd_limit();
     /* A client that goes away mid-answer must not kill the server. */
     signal(SIGPIPE, SIG_IGN);

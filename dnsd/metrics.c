@@ -30,6 +30,10 @@ static const char *const rcode_names[METRICS_N_RCODES] = {
     "NOERROR", "NXDOMAIN", "REFUSED", "FORMERR", "NOTIMP", "SERVFAIL", "BADVERS", "other"};
 static const char *const check_kind_names[2] = {"tcp", "http"};
 static const char *const check_outcome_names[3] = {"pass", "warn", "fail"};
+static const char *const forward_outcome_names[METRICS_N_FORWARD_OUTCOMES] = {
+    "answered", "servfail", "refused"};
+static const char *const reg_kind_names[METRICS_N_REG_KINDS] = {"register", "deregister",
+                                                                "heartbeat", "expire", "health"};
 static const char *const api_class_names[METRICS_N_API_CLASSES] = {"2xx", "4xx", "5xx"};
 /* In enum registry_health order. */
 static const char *const health_names[4] = {"passing", "warning", "critical", "maintenance"};
@@ -46,6 +50,8 @@ void metrics_dns_add(struct metrics_dns *sum, const struct metrics_dns *part)
         sum->duration_buckets[b] += part->duration_buckets[b];
     sum->duration_sum_ns += part->duration_sum_ns;
     sum->tcp_connections += part->tcp_connections;
+    for (size_t o = 0; o < METRICS_N_FORWARD_OUTCOMES; o++)
+        sum->forwarded[o] += part->forwarded[o];
 }
 
 /* HELP and TYPE lines of one family. */
@@ -108,6 +114,24 @@ static void render_dns(FILE *f, const struct metrics_dns *m)
 
     family(f, "dnsd_tcp_connections", "gauge", "Open DNS TCP connections.");
     fprintf(f, "dnsd_tcp_connections %" PRIu64 "\n", m->tcp_connections);
+
+    family(f, "dnsd_forward_queries_total", "counter",
+           "Questions for names outside every zone, by outcome: answered (a forwarder's "
+           "answer passed on), servfail (every forwarder failed), refused (no forwarders or "
+           "client not allowed).");
+    for (size_t o = 0; o < METRICS_N_FORWARD_OUTCOMES; o++)
+        fprintf(f, "dnsd_forward_queries_total{outcome=\"%s\"} %" PRIu64 "\n",
+                forward_outcome_names[o], m->forwarded[o]);
+}
+
+static void render_changes(FILE *f, const struct metrics_registry *m)
+{
+    family(f, "dnsd_registry_changes_total", "counter",
+           "Registry changes, by kind: register, deregister, heartbeat (lease renewed), "
+           "expire (removed after deregister_after), health (health changed).");
+    for (size_t k = 0; k < METRICS_N_REG_KINDS; k++)
+        fprintf(f, "dnsd_registry_changes_total{kind=\"%s\"} %" PRIu64 "\n", reg_kind_names[k],
+                m->changes[k]);
 }
 
 struct health_tally {
@@ -178,6 +202,8 @@ int metrics_render(const struct metrics_sources *src, char **out, size_t *out_le
         render_dns(f, src->dns);
     if (src->reg)
         render_registry(f, src->reg);
+    if (src->changes)
+        render_changes(f, src->changes);
     if (src->checks)
         render_checks(f, src->checks);
     if (src->api)

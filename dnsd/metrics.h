@@ -55,6 +55,14 @@ enum metrics_rcode {
 #define METRICS_N_DURATION_BOUNDS 10
 extern const uint64_t metrics_duration_bounds_ns[METRICS_N_DURATION_BOUNDS];
 
+/* What became of a question for a name outside every zone. */
+enum metrics_forward_outcome {
+    METRICS_FORWARD_ANSWERED, /* a forwarder's answer was passed on */
+    METRICS_FORWARD_SERVFAIL, /* every forwarder failed, or too many were in flight */
+    METRICS_FORWARD_REFUSED,  /* no forwarders, or the client is not in forward.allow */
+    METRICS_N_FORWARD_OUTCOMES,
+};
+
 /* DNS counters of one DNS loop. Every field is a sum, so the counters of several loops
  * add up with metrics_dns_add. Zero-initialise. */
 struct metrics_dns {
@@ -65,6 +73,23 @@ struct metrics_dns {
     uint64_t duration_buckets[METRICS_N_DURATION_BOUNDS + 1];
     uint64_t duration_sum_ns;
     uint64_t tcp_connections; /* gauge: open DNS TCP connections */
+    /* questions for names outside every zone, by enum metrics_forward_outcome */
+    uint64_t forwarded[METRICS_N_FORWARD_OUTCOMES];
+};
+
+/* Registry changes, by enum metrics_registry_kind. Counted by the daemon's registry change
+ * callback (restores from the data directory are not counted). Zero-initialise. */
+enum metrics_registry_kind {
+    METRICS_REG_REGISTER,   /* instance added or replaced */
+    METRICS_REG_DEREGISTER, /* removed through the API */
+    METRICS_REG_HEARTBEAT,  /* lease renewed, nothing visible changed */
+    METRICS_REG_EXPIRE,     /* removed after deregister_after critical */
+    METRICS_REG_HEALTH,     /* effective health or reason changed */
+    METRICS_N_REG_KINDS,
+};
+
+struct metrics_registry {
+    uint64_t changes[METRICS_N_REG_KINDS];
 };
 
 /* Probe results of the active health checks, by kind (0 tcp, 1 http) and outcome (0 pass,
@@ -88,11 +113,12 @@ struct metrics_api {
 /* What a scrape reads. Every pointer is borrowed and may be NULL: its families are left
  * out. */
 struct metrics_sources {
-    const struct registry *reg;          /* borrowed */
-    const struct metrics_dns *dns;       /* borrowed from the DNS server */
-    const struct metrics_checks *checks; /* borrowed from the active checks */
-    const struct metrics_api *api;       /* borrowed from the API server */
-    const char *version;                 /* borrowed; NULL: DNSD_VERSION */
+    const struct registry *reg;             /* borrowed */
+    const struct metrics_dns *dns;          /* borrowed from the DNS server */
+    const struct metrics_checks *checks;    /* borrowed from the active checks */
+    const struct metrics_api *api;          /* borrowed from the API server */
+    const struct metrics_registry *changes; /* borrowed from the daemon */
+    const char *version;                    /* borrowed; NULL: DNSD_VERSION */
 };
 
 /* Add every counter (and gauge) of part into sum. */

@@ -107,6 +107,8 @@ struct fwd_pending {
     struct sockaddr_storage client;
     uint16_t udp_limit;
     uint16_t qtype;
+    bool logged;       /* sampled for the query log */
+    uint64_t start_ns; /* uv_hrtime() when the query came in, for the query log */
     size_t req_len;
     uint8_t req[]; /* the client's query, for SERVFAIL */
 };
@@ -119,6 +121,59 @@ static void tcp_send_answer(struct tcp_conn *conn, const uint8_t *resp, size_t l
 static void udp_send(uv_udp_t *handle, const struct sockaddr *addr, const uint8_t *resp,
                      size_t resp_len);
 
+/* The name of an RCODE (extended by EDNS: BADVERS is 16, RFC 6891 §6.1.3). */
+static const char *rcode_name(uint16_t rcode, char *buf, size_t len)
+{
+    if (rcode == 16)
+        return "BADVERS";
+    const ldns_lookup_table *t = ldns_lookup_by_id(ldns_rcodes, rcode);
+    if (t)
+        return t->name;
+    snprintf(buf, len, "RCODE%u", rcode);
+    return buf;
+}
+
+/* One query log line (log.h) for a query answered with resp; rcode is the full RCODE. */
+static void log_answer(const uint8_t *req, size_t req_len, const struct sockaddr *client, bool tcp,
+                       uint16_t qtype, uint16_t rcode, const uint8_t *resp, size_t resp_len,
+                       uint64_t start_ns)
+{
+    char addr[INET6_ADDRSTRLEN] = "?", who[INET6_ADDRSTRLEN + 8], rbuf[16];
+    unsigned port = 0;
+    if (client->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)(const void *)client;
+        inet_ntop(AF_INET6, &a->sin6_addr, addr, sizeof(addr));
+        port = ntohs(a->sin6_port);
+    } else if (client->sa_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)(const void *)client;
+        inet_ntop(AF_INET, &a->sin_addr, addr, sizeof(addr));
+        port = ntohs(a->sin_port);
+    }
+    snprintf(who, sizeof(who), "%s#%u", addr, port);
+    /* ldns reads the question name (RFC 1035 §4.1.2); the query log is sampled, so the
+     * allocations stay off the common path. */
+    ldns_rdf *name = NULL;
+    size_t pos = LDNS_HEADER_SIZE;
+    char *qname = NULL;
+    if (req_len >= LDNS_HEADER_SIZE && LDNS_QDCOUNT(req) > 0 &&
+        ldns_wire2dname(&name, req, req_len, &pos) == LDNS_STATUS_OK)
+        qname = ldns_rdf2str(name);
+    char *type = ldns_rr_type2str((ldns_rr_type)qtype);
+    struct log_query q = {
+        .client = who,
+        .transport = tcp ? "tcp" : "udp",
+        .qname = qname ? qname : ".",
+        .qtype = type ? type : "?",
+        .rcode = rcode_name(rcode, rbuf, sizeof(rbuf)),
+        .answers = resp_len >= LDNS_HEADER_SIZE ? LDNS_ANCOUNT(resp) : 0,
+        .duration_us = (uv_hrtime() - start_ns) / 1000,
+    };
+    log_query(&q);
+    free(type);
+    free(qname);
+    ldns_rdf_deep_free(name);
+}
+
 /* Send a forwarded answer to the client; resp NULL: every forwarder failed, SERVFAIL.
  * Over UDP an answer larger than the client's size becomes TC with the question only. */
 static void forward_done(void *arg, const uint8_t *resp, size_t resp_len)
@@ -127,6 +182,8 @@ static void forward_done(void *arg, const uint8_t *resp, size_t resp_len)
     struct server *srv = p->srv;
     uint8_t servfail[WIRE_SERVFAIL_MAX];
     uint8_t *cut = NULL;
+    if (!srv->stopping)
+        srv->stats.forwarded[resp ? METRICS_FORWARD_ANSWERED : METRICS_FORWARD_SERVFAIL]++;
     if (resp == NULL) {
         resp_len = forward_servfail(p->req, p->req_len, servfail, sizeof(servfail));
         resp = servfail;
@@ -152,6 +209,9 @@ static void forward_done(void *arg, const uint8_t *resp, size_t resp_len)
     if (resp_len >= 12 && !srv->stopping)
         metrics_dns_count(&srv->stats, p->conn ? METRICS_TCP : METRICS_UDP, p->qtype,
                           LDNS_RCODE_WIRE(resp), LDNS_TC_WIRE(resp));
+    if (resp_len >= 12 && !srv->stopping && p->logged)
+        log_answer(p->req, p->req_len, (const struct sockaddr *)&p->client, p->conn != NULL,
+                   p->qtype, LDNS_RCODE_WIRE(resp), resp, resp_len, p->start_ns);
     free(cut);
     free(p);
 }
@@ -161,11 +221,15 @@ static void forward_done(void *arg, const uint8_t *resp, size_t resp_len)
  * (forward_done); at the in-flight cap *resp becomes a SERVFAIL at once. */
 static bool try_forward(struct server *srv, const uint8_t *req, size_t len, uv_udp_t *udp,
                         struct tcp_conn *conn, const struct sockaddr *client,
-                        struct query_outcome *o, const uint8_t **resp, size_t *resp_len)
+                        struct query_outcome *o, bool logged, uint64_t start_ns,
+                        const uint8_t **resp, size_t *resp_len)
 {
-    if (srv->fwd == NULL || !o->outside_zones || srv->stopping ||
-        !forward_is_allowed(&srv->fwd_cfg, client))
+    if (!o->outside_zones || srv->stopping)
         return false;
+    if (srv->fwd == NULL || !forward_is_allowed(&srv->fwd_cfg, client)) {
+        srv->stats.forwarded[METRICS_FORWARD_REFUSED]++;
+        return false;
+    }
     struct fwd_pending *p = malloc(sizeof(*p) + len);
     if (p != NULL) {
         p->srv = srv;
@@ -177,6 +241,8 @@ static bool try_forward(struct server *srv, const uint8_t *req, size_t len, uv_u
                                              : sizeof(struct sockaddr_in));
         p->udp_limit = o->udp_limit;
         p->qtype = o->qtype;
+        p->logged = logged;
+        p->start_ns = start_ns;
         p->req_len = len;
         memcpy(p->req, req, len);
         int rc = forward_query(srv->fwd, req, len, forward_done, p);
@@ -189,6 +255,7 @@ static bool try_forward(struct server *srv, const uint8_t *req, size_t len, uv_u
         log_debug("server", "cannot forward: %s", dnsd_strerror(rc));
     }
     /* Over the in-flight cap (or out of memory): SERVFAIL now rather than queue. */
+    srv->stats.forwarded[METRICS_FORWARD_SERVFAIL]++;
     *resp_len = forward_servfail(req, len, srv->servfail, sizeof(srv->servfail));
     *resp = srv->servfail;
     o->rcode = LDNS_RCODE_SERVFAIL;
@@ -204,7 +271,8 @@ static void answer(struct server *srv, const uint8_t *req, size_t len, uv_udp_t 
 {
     enum query_transport transport = conn ? QUERY_TCP : QUERY_UDP;
     bool timed = (srv->n_answered++ & (METRICS_DURATION_SAMPLE - 1)) == 0;
-    uint64_t start = timed ? uv_hrtime() : 0;
+    bool logged = log_query_sampled();
+    uint64_t start = timed || logged ? uv_hrtime() : 0;
     query_answer(srv->query, srv->zs, srv->ans, req, len, transport, uv_now(srv->loop), resp,
                  resp_len);
     if (*resp_len == 0)
@@ -212,12 +280,16 @@ static void answer(struct server *srv, const uint8_t *req, size_t len, uv_udp_t 
     if (timed)
         metrics_dns_duration(&srv->stats, uv_hrtime() - start);
     struct query_outcome o = query_last_outcome(srv->query);
-    if (o.outside_zones && try_forward(srv, req, len, udp, conn, client, &o, resp, resp_len)) {
+    if (o.outside_zones &&
+        try_forward(srv, req, len, udp, conn, client, &o, logged, start, resp, resp_len)) {
         *resp_len = 0;
         return;
     }
     metrics_dns_count(&srv->stats, transport == QUERY_TCP ? METRICS_TCP : METRICS_UDP, o.qtype,
                       o.rcode, o.truncated);
+    if (logged)
+        log_answer(req, len, client, transport == QUERY_TCP, o.qtype, o.rcode, *resp, *resp_len,
+                   start);
 }
 
 static void format_addr(const struct config_listen *l, const char *proto, char *out, size_t n)

@@ -67,6 +67,9 @@ Test(config, defaults_are_the_documented_values)
     cr_assert_eq(cfg.api[0].kind, CONFIG_API_UNIX);
     cr_assert_str_eq(cfg.api[0].path, DNSD_DEFAULT_API_SOCKET);
     cr_assert_eq(cfg.log_level, LOG_LEVEL_INFO);
+    cr_assert_eq(cfg.log_format, LOG_FORMAT_TEXT);
+    cr_assert_not(cfg.query_log_enabled);
+    cr_assert_eq(cfg.query_log_sample, 1);
     cr_assert_str_eq(cfg.pid_file, "");
     cr_assert_eq(cfg.dns_ttl, 5);
     cr_assert_eq(cfg.udp_max_size, 1232);
@@ -172,6 +175,9 @@ Test(config, full_file_sets_every_option)
     cr_assert_str_eq(cfg.tokens[0].services, "web*");
     cr_assert_eq(cfg.tokens[1].scope, CONFIG_SCOPE_ADMIN);
     cr_assert_eq(cfg.log_level, LOG_LEVEL_DEBUG);
+    cr_assert_eq(cfg.log_format, LOG_FORMAT_JSON);
+    cr_assert(cfg.query_log_enabled);
+    cr_assert_eq(cfg.query_log_sample, 10);
     cr_assert_str_eq(cfg.pid_file, "/run/99999999999/dnsd.pid");
     cr_assert_eq(cfg.dns_ttl, 30);
     cr_assert_eq(cfg.udp_max_size, 4096);
@@ -329,6 +335,8 @@ ParameterizedTestParameters(config, bad_file_is_reported_with_file_and_line)
          "'_', 1..63 bytes, 253 in all)"},
         {"bad_log_level.invalid", DNSD_EINVAL,
          "1: log_level: 'verbose' is not error, warn, info or debug"},
+        {"bad_log_format.invalid", DNSD_EINVAL, "1: log_format: 'yaml' is not text or json"},
+        {"range_query_log.invalid", DNSD_EINVAL, "1: query_log.sample: must be 1..1000000"},
         {"bad_socket_mode.invalid", DNSD_EINVAL,
          "1: api_options.socket_mode: must be an octal mode 0000..0777"},
         {"socket_mode_int.invalid", DNSD_EINVAL,
@@ -686,6 +694,14 @@ Test(config, validate_checks_value_ranges)
     config_init_defaults(&cfg);
     cfg.log_level = (enum log_level)7;
     assert_invalid(&cfg, "log_level: must be error, warn, info or debug");
+
+    config_init_defaults(&cfg);
+    cfg.log_format = (enum log_format)2;
+    assert_invalid(&cfg, "log_format: must be text or json");
+
+    config_init_defaults(&cfg);
+    cfg.query_log_sample = 0;
+    assert_invalid(&cfg, "query_log.sample: must be 1..1000000");
 }
 
 Test(config, validate_checks_names)

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause
- * Unit tests for log: level parsing, level filtering and the line format. stderr is
- * captured by pointing fd 2 at a temporary file for the duration of each write. */
+ * Unit tests for log: level and format parsing, level filtering, the text and JSON line
+ * formats (every JSON line parsed back with jansson), the query log and its sampling. stderr
+ * is captured by pointing fd 2 at a temporary file for the duration of each write. */
 #include "log.h"
 
 #include <errno.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include <criterion/criterion.h>
+#include <jansson.h>
 
 #include "dnsd/error.h"
 
@@ -54,6 +56,33 @@ static size_t count_lines(const char *text)
 static void reset_level(void)
 {
     log_set_level(LOG_LEVEL_INFO);
+    log_set_format(LOG_FORMAT_TEXT);
+    log_set_query_log(false, 1);
+}
+
+/* Parse each line of text as a JSON object; returns an array of them (caller decrefs). */
+static json_t *json_lines(const char *text)
+{
+    json_t *arr = json_array();
+    cr_assert_not_null(arr);
+    while (*text) {
+        const char *nl = strchr(text, '\n');
+        cr_assert_not_null(nl, "unterminated line: %s", text);
+        json_error_t err;
+        json_t *obj = json_loadb(text, (size_t)(nl - text), 0, &err);
+        cr_assert_not_null(obj, "not JSON (%s): %.*s", err.text, (int)(nl - text), text);
+        cr_assert(json_is_object(obj));
+        json_array_append_new(arr, obj);
+        text = nl + 1;
+    }
+    return arr;
+}
+
+static const char *field(json_t *obj, const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+    cr_assert(json_is_string(v), "field %s missing or not a string", key);
+    return json_string_value(v);
 }
 
 TestSuite(log, .init = reset_level);
@@ -202,4 +231,191 @@ Test(log, null_module_is_written_as_dnsd)
     char *out = capture_stop();
     cr_assert_not_null(strstr(out, "Z info dnsd: hello\n"), "got: %s", out);
     free(out);
+}
+
+Test(log, parse_format_accepts_text_and_json_only)
+{
+    enum log_format f = LOG_FORMAT_TEXT;
+    cr_assert_eq(log_parse_format("json", &f), 0);
+    cr_assert_eq(f, LOG_FORMAT_JSON);
+    cr_assert_eq(log_parse_format("TEXT", &f), 0);
+    cr_assert_eq(f, LOG_FORMAT_TEXT);
+    static const char *const bad[] = {"", "jsonl", "plain", "json "};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        f = LOG_FORMAT_JSON;
+        cr_assert_eq(log_parse_format(bad[i], &f), DNSD_EINVAL, "'%s'", bad[i]);
+        cr_assert_eq(f, LOG_FORMAT_JSON, "'%s': out written on failure", bad[i]);
+    }
+    cr_assert_eq(log_parse_format(NULL, &f), DNSD_EINVAL);
+}
+
+Test(log, json_lines_have_ts_level_module_and_msg)
+{
+    log_set_format(LOG_FORMAT_JSON);
+    log_set_level(LOG_LEVEL_DEBUG);
+    time_t before = time(NULL);
+    capture_start();
+    log_info("registry", "web/%s registered", "w1");
+    log_debug("api", "x");
+    log_error(NULL, "boom");
+    char *out = capture_stop();
+    time_t after = time(NULL);
+
+    json_t *lines = json_lines(out);
+    cr_assert_eq(json_array_size(lines), 3, "got: %s", out);
+    json_t *first = json_array_get(lines, 0);
+    cr_assert_eq(json_object_size(first), 4, "got: %s", out);
+    cr_assert_str_eq(field(first, "level"), "info");
+    cr_assert_str_eq(field(first, "module"), "registry");
+    cr_assert_str_eq(field(first, "msg"), "web/w1 registered");
+    cr_assert_str_eq(field(json_array_get(lines, 1), "level"), "debug");
+    cr_assert_str_eq(field(json_array_get(lines, 1), "module"), "api");
+    cr_assert_str_eq(field(json_array_get(lines, 2), "level"), "error");
+    cr_assert_str_eq(field(json_array_get(lines, 2), "module"), "dnsd");
+
+    regex_t re;
+    cr_assert_eq(regcomp(&re, "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z$",
+                         REG_EXTENDED),
+                 0);
+    int m = regexec(&re, field(first, "ts"), 0, NULL, 0);
+    regfree(&re);
+    cr_assert_eq(m, 0, "ts: %s", field(first, "ts"));
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    cr_assert_not_null(strptime(field(first, "ts"), "%Y-%m-%dT%H:%M:%S", &tm));
+    time_t stamp = timegm(&tm);
+    cr_assert(stamp >= before && stamp <= after);
+    json_decref(lines);
+    free(out);
+}
+
+Test(log, json_escapes_quotes_backslashes_and_control_characters)
+{
+    log_set_format(LOG_FORMAT_JSON);
+    const char *nasty = "say \"hi\" \\ path\nforged\r\t\x1b[31m\x7f caf\xc3\xa9";
+    capture_start();
+    log_warn("api\"x", "%s", nasty);
+    char *out = capture_stop();
+    cr_assert_eq(count_lines(out), 1, "got: %s", out);
+    json_t *lines = json_lines(out);
+    cr_assert_str_eq(field(json_array_get(lines, 0), "msg"), nasty);
+    cr_assert_str_eq(field(json_array_get(lines, 0), "module"), "api\"x");
+    json_decref(lines);
+    free(out);
+}
+
+Test(log, json_replaces_invalid_utf8)
+{
+    log_set_format(LOG_FORMAT_JSON);
+    capture_start();
+    log_info("test", "bad \xff\xc3 end \xed\xa0\x80!");
+    char *out = capture_stop();
+    json_t *lines = json_lines(out);
+    cr_assert_str_eq(field(json_array_get(lines, 0), "msg"), "bad ?"
+                                                             "? end ?"
+                                                             "?"
+                                                             "?!");
+    json_decref(lines);
+    free(out);
+}
+
+Test(log, json_long_message_is_cut_and_still_parses)
+{
+    log_set_format(LOG_FORMAT_JSON);
+    size_t big = 10000;
+    char *msg = malloc(big + 1);
+    cr_assert_not_null(msg);
+    memset(msg, '"', big); /* every byte doubles when escaped */
+    msg[big] = '\0';
+    capture_start();
+    log_error("test", "%s", msg);
+    char *out = capture_stop();
+    free(msg);
+    cr_assert_eq(count_lines(out), 1);
+    json_t *lines = json_lines(out);
+    const char *got = field(json_array_get(lines, 0), "msg");
+    size_t len = strlen(got);
+    cr_assert_gt(len, 3000);
+    cr_assert_str_eq(got + len - 4, "\"...");
+    json_decref(lines);
+    free(out);
+}
+
+static const struct log_query sample_query = {
+    .client = "192.0.2.7#5353",
+    .transport = "udp",
+    .qname = "web.service.internal.",
+    .qtype = "SRV",
+    .rcode = "NOERROR",
+    .answers = 3,
+    .duration_us = 42,
+};
+
+Test(log, query_line_in_text)
+{
+    capture_start();
+    log_query(&sample_query);
+    char *out = capture_stop();
+    cr_assert_not_null(strstr(out, "Z info query: client=192.0.2.7#5353 transport=udp "
+                                   "qname=web.service.internal. qtype=SRV rcode=NOERROR "
+                                   "answers=3 duration_us=42\n"),
+                       "got: %s", out);
+    free(out);
+}
+
+Test(log, query_line_in_json_has_its_fields)
+{
+    log_set_format(LOG_FORMAT_JSON);
+    capture_start();
+    log_query(&sample_query);
+    char *out = capture_stop();
+    json_t *lines = json_lines(out);
+    cr_assert_eq(json_array_size(lines), 1);
+    json_t *q = json_array_get(lines, 0);
+    cr_assert_str_eq(field(q, "module"), "query");
+    cr_assert_str_eq(field(q, "level"), "info");
+    cr_assert_str_eq(field(q, "client"), "192.0.2.7#5353");
+    cr_assert_str_eq(field(q, "transport"), "udp");
+    cr_assert_str_eq(field(q, "qname"), "web.service.internal.");
+    cr_assert_str_eq(field(q, "qtype"), "SRV");
+    cr_assert_str_eq(field(q, "rcode"), "NOERROR");
+    cr_assert_eq(json_integer_value(json_object_get(q, "answers")), 3);
+    cr_assert_eq(json_integer_value(json_object_get(q, "duration_us")), 42);
+    json_decref(lines);
+    free(out);
+}
+
+Test(log, query_line_is_not_written_below_info)
+{
+    log_set_level(LOG_LEVEL_WARN);
+    log_set_query_log(true, 1);
+    cr_assert_not(log_query_sampled());
+    capture_start();
+    log_query(&sample_query);
+    char *out = capture_stop();
+    cr_assert_str_eq(out, "");
+    free(out);
+}
+
+Test(log, query_log_off_samples_nothing)
+{
+    for (int i = 0; i < 5; i++)
+        cr_assert_not(log_query_sampled());
+    log_set_query_log(false, 1);
+    cr_assert_not(log_query_sampled());
+}
+
+Test(log, query_log_samples_one_in_n)
+{
+    log_set_query_log(true, 3);
+    size_t hits = 0;
+    bool first = log_query_sampled();
+    hits += first;
+    for (int i = 1; i < 30; i++)
+        hits += log_query_sampled();
+    cr_assert(first, "the first query is logged");
+    cr_assert_eq(hits, 10);
+    log_set_query_log(true, 1);
+    for (int i = 0; i < 4; i++)
+        cr_assert(log_query_sampled());
 }

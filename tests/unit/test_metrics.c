@@ -110,6 +110,20 @@ Test(metrics, per_loop_counters_add_up)
     cr_assert_eq(sum.tcp_connections, 5);
 }
 
+Test(metrics, forward_outcomes_add_up)
+{
+    struct metrics_dns a = {0}, b = {0}, sum = {0};
+    a.forwarded[METRICS_FORWARD_ANSWERED] = 2;
+    a.forwarded[METRICS_FORWARD_REFUSED] = 1;
+    b.forwarded[METRICS_FORWARD_ANSWERED] = 3;
+    b.forwarded[METRICS_FORWARD_SERVFAIL] = 4;
+    metrics_dns_add(&sum, &a);
+    metrics_dns_add(&sum, &b);
+    cr_assert_eq(sum.forwarded[METRICS_FORWARD_ANSWERED], 5);
+    cr_assert_eq(sum.forwarded[METRICS_FORWARD_SERVFAIL], 4);
+    cr_assert_eq(sum.forwarded[METRICS_FORWARD_REFUSED], 1);
+}
+
 static const char expected_full[] =
     "# HELP dnsd_up 1 while dnsd is serving.\n"
     "# TYPE dnsd_up gauge\n"
@@ -168,6 +182,13 @@ static const char expected_full[] =
     "# HELP dnsd_tcp_connections Open DNS TCP connections.\n"
     "# TYPE dnsd_tcp_connections gauge\n"
     "dnsd_tcp_connections 3\n"
+    "# HELP dnsd_forward_queries_total Questions for names outside every zone, by outcome: "
+    "answered (a forwarder's answer passed on), servfail (every forwarder failed), refused (no "
+    "forwarders or client not allowed).\n"
+    "# TYPE dnsd_forward_queries_total counter\n"
+    "dnsd_forward_queries_total{outcome=\"answered\"} 5\n"
+    "dnsd_forward_queries_total{outcome=\"servfail\"} 0\n"
+    "dnsd_forward_queries_total{outcome=\"refused\"} 2\n"
     "# HELP dnsd_registry_services Services with at least one instance.\n"
     "# TYPE dnsd_registry_services gauge\n"
     "dnsd_registry_services 2\n"
@@ -181,6 +202,15 @@ static const char expected_full[] =
     "health change, removal and expiry.\n"
     "# TYPE dnsd_registry_serial gauge\n"
     "dnsd_registry_serial 6\n"
+    "# HELP dnsd_registry_changes_total Registry changes, by kind: register, deregister, "
+    "heartbeat (lease renewed), expire (removed after deregister_after), health (health "
+    "changed).\n"
+    "# TYPE dnsd_registry_changes_total counter\n"
+    "dnsd_registry_changes_total{kind=\"register\"} 4\n"
+    "dnsd_registry_changes_total{kind=\"deregister\"} 1\n"
+    "dnsd_registry_changes_total{kind=\"heartbeat\"} 9\n"
+    "dnsd_registry_changes_total{kind=\"expire\"} 0\n"
+    "dnsd_registry_changes_total{kind=\"health\"} 2\n"
     "# HELP dnsd_health_checks_total Active health check probes finished, by kind and "
     "outcome.\n"
     "# TYPE dnsd_health_checks_total counter\n"
@@ -214,6 +244,8 @@ Test(metrics, renders_known_state_exactly)
     metrics_dns_duration(&dns, 12000);
     metrics_dns_duration(&dns, 1999974345); /* about 2 s: +Inf */
     dns.tcp_connections = 3;
+    dns.forwarded[METRICS_FORWARD_ANSWERED] = 5;
+    dns.forwarded[METRICS_FORWARD_REFUSED] = 2;
 
     /* web/a passing, web/b warning, db/c passing, db/d maintenance; serial 6. */
     struct registry *reg = registry_new(NULL, NULL, NULL);
@@ -228,8 +260,13 @@ Test(metrics, renders_known_state_exactly)
 
     struct metrics_checks checks = {{{10, 0, 2}, {0, 1, 0}}};
     struct metrics_api api = {{12, 3, 1}};
-    struct metrics_sources src = {
-        .reg = reg, .dns = &dns, .checks = &checks, .api = &api, .version = "9.8.7"};
+    struct metrics_registry changes = {{4, 1, 9, 0, 2}};
+    struct metrics_sources src = {.reg = reg,
+                                  .dns = &dns,
+                                  .checks = &checks,
+                                  .api = &api,
+                                  .changes = &changes,
+                                  .version = "9.8.7"};
     char *text = render(&src);
     cr_assert_str_eq(text, expected_full);
     free(text);

@@ -5,14 +5,20 @@
 # and truncation counters by exactly what was sent (the duration histogram times 1 in 16
 # answers); the registry gauges count services and instances by health; active check
 # results and API replies by status class are counted; an open DNS TCP connection shows in
-# the gauge. HEAD answers the same headers, other methods 405. Every scrape passes
-# `promtool check metrics` (Debian package prometheus); without promtool the test fails.
+# the gauge. Registrations, heartbeats, deregistrations and health changes are counted by
+# kind; questions outside every zone by forwarding outcome (answered and SERVFAIL through a
+# fake forwarder, REFUSED without one). HEAD answers the same headers, other methods 405.
+# Every scrape passes `promtool check metrics` (Debian package prometheus); without promtool
+# the test fails.
 
 import os
 import re
 import shutil
+import socket
 import subprocess
+import threading
 
+import dns.exception
 import dns.message
 import dns.opcode
 import dns.query
@@ -158,7 +164,47 @@ def register(d):
         d.put_instance("many", "m%02d" % i, addresses=["10.9.0.%d" % (i + 1)], port=1000 + i)
 
 
+def upstream():
+    """A fake forwarder on 127.0.0.1 answering every UDP question NOERROR; returns its
+    socket (the caller closes it)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+
+    def serve():
+        while True:
+            try:
+                data, addr = s.recvfrom(65535)
+                s.sendto(dns.message.make_response(dns.message.from_wire(data)).to_wire(),
+                         addr)
+            except (OSError, dns.exception.DNSException):
+                return
+    threading.Thread(target=serve, daemon=True).start()
+    return s
+
+
+def forward_outcomes():
+    """A forwarder that answers twice, then is closed: 2 answered, then 1 SERVFAIL."""
+    up = upstream()
+    try:
+        cfg = ('forwarders = ["127.0.0.1:%d"];\nforward = { timeout_ms = 300; retries = 0; };\n'
+               % up.getsockname()[1])
+        with Dnsd(config=cfg) as d:
+            for _ in range(2):
+                eq(dns.rcode.to_text(udp(d, dns.message.make_query("example.org.", "A"))
+                                     .rcode()), "NOERROR", "forwarded answer")
+            up.close()  # now the forwarder is gone: SERVFAIL
+            eq(dns.rcode.to_text(udp(d, dns.message.make_query("example.net.", "A")).rcode()),
+               "SERVFAIL", "every forwarder failed")
+            m = metrics(d)
+            got = {o: val(m, "dnsd_forward_queries_total", outcome=o)
+                   for o in ("answered", "servfail", "refused")}
+            eq(got, {"answered": 2, "servfail": 1, "refused": 0}, "forward outcomes")
+    finally:
+        up.close()
+
+
 def test():
+    forward_outcomes()
     lst = TcpListener()
     stub = HttpStub(status=500)
     try:
@@ -192,6 +238,10 @@ def test():
                 eq(delta(before, after, "dnsd_dns_responses_total", rcode=rc), n,
                    "responses %s" % rc)
             eq(delta(before, after, "dnsd_dns_truncated_total"), 1, "truncated")
+            # No forwarders: example.org is the one question outside every zone, refused.
+            got = {o: delta(before, after, "dnsd_forward_queries_total", outcome=o)
+                   for o in ("answered", "servfail", "refused")}
+            eq(got, {"answered": 0, "servfail": 0, "refused": 1}, "forward outcomes")
             total = sum(WANT_QUERIES.values())
             # 1 in 16 answers is timed (metrics.h): 21 answers in a row hold 1 or 2 of them.
             timed = delta(before, after, "dnsd_dns_query_duration_seconds_count")
@@ -214,6 +264,18 @@ def test():
             eq(got, {"passing": 62, "warning": 1, "critical": 0, "maintenance": 1},
                "instances by health")
             check(val(after, "dnsd_registry_serial") >= 66, "registry serial counts changes")
+            # register() made 64 instances, one warning heartbeat and maintenance (health).
+            eq(val(after, "dnsd_registry_changes_total", kind="register"), 64, "registrations")
+            eq(val(after, "dnsd_registry_changes_total", kind="health"), 2, "health changes")
+            eq(val(after, "dnsd_registry_changes_total", kind="expire"), 0, "no expiry")
+            d.must_regctl("heartbeat", "web", "w1")
+            d.must_regctl("heartbeat", "web", "w1")
+            d.must_regctl("deregister", "web", "w2")
+            m = metrics(d)
+            eq(delta(after, m, "dnsd_registry_changes_total", kind="heartbeat"), 2, "heartbeats")
+            eq(delta(after, m, "dnsd_registry_changes_total", kind="deregister"), 1,
+               "deregistrations")
+            d.put_instance("web", "w2", addresses=["192.0.2.2"], port=80)
 
             # Open DNS TCP connections are a gauge.
             eq(val(after, "dnsd_tcp_connections"), 0, "no TCP connection open")
