@@ -997,7 +997,7 @@ static int load_forward(struct loader *ld, const config_setting_t *grp, struct d
             for (int j = 0; j < n; j++) {
                 const config_setting_t *e = config_setting_get_elem(s, (unsigned)j);
                 text = config_setting_get_string(e);
-                if (forward_parse_net(text, &fc->allow[j]) < 0)
+                if (netlist_parse(text, &fc->allow[j]) < 0)
                     return fail(ld, e, "forward.allow[%d]: '%s': not ADDR[/PREFIX]", j, text);
             }
             fc->n_allow = (size_t)n;

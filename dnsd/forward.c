@@ -27,8 +27,8 @@ void forward_config_init(struct forward_config *cfg)
     cfg->strategy = FORWARD_SEQUENTIAL;
     cfg->timeout_ms = 1500;
     cfg->retries = 1;
-    forward_parse_net("127.0.0.0/8", &cfg->allow[0]);
-    forward_parse_net("::1/128", &cfg->allow[1]);
+    netlist_parse("127.0.0.0/8", &cfg->allow[0]);
+    netlist_parse("::1/128", &cfg->allow[1]);
     cfg->n_allow = 2;
 }
 
@@ -92,84 +92,9 @@ int forward_parse_server(const char *text, struct forward_server *out)
     return 0;
 }
 
-int forward_parse_net(const char *text, struct forward_net *out)
-{
-    char host[64];
-    if (text == NULL)
-        return DNSD_EINVAL;
-    const char *slash = strchr(text, '/');
-    size_t n = slash ? (size_t)(slash - text) : strlen(text);
-    if (n >= sizeof(host))
-        return DNSD_EINVAL;
-    memcpy(host, text, n);
-    host[n] = '\0';
-    struct forward_net net;
-    memset(&net, 0, sizeof(net));
-    unsigned max;
-    if (inet_pton(AF_INET, host, net.addr) == 1) {
-        net.family = AF_INET;
-        max = 32;
-    } else if (inet_pton(AF_INET6, host, net.addr) == 1) {
-        net.family = AF_INET6;
-        max = 128;
-    } else {
-        return DNSD_EINVAL;
-    }
-    unsigned prefix = max;
-    if (slash) {
-        char *end;
-        const char *p = slash + 1;
-        if (*p < '0' || *p > '9')
-            return DNSD_EINVAL;
-        unsigned long v = strtoul(p, &end, 10);
-        if (*end != '\0' || v > max)
-            return DNSD_EINVAL;
-        prefix = (unsigned)v;
-    }
-    /* Host bits set past the prefix are a typo more often than not. */
-    for (unsigned bit = prefix; bit < max; bit++)
-        if (net.addr[bit / 8] & (0x80U >> (bit % 8)))
-            return DNSD_EINVAL;
-    net.prefix = (uint8_t)prefix;
-    *out = net;
-    return 0;
-}
-
-/* Do the first prefix bits of a and b agree? */
-static bool prefix_equal(const uint8_t *a, const uint8_t *b, unsigned prefix)
-{
-    unsigned bytes = prefix / 8, rest = prefix % 8;
-    if (memcmp(a, b, bytes) != 0)
-        return false;
-    if (rest == 0)
-        return true;
-    uint8_t mask = (uint8_t)(0xFFU << (8 - rest));
-    return (a[bytes] & mask) == (b[bytes] & mask);
-}
-
 bool forward_is_allowed(const struct forward_config *cfg, const struct sockaddr *sa)
 {
-    uint8_t addr[16];
-    int family = sa->sa_family;
-    if (family == AF_INET) {
-        memcpy(addr, &((const struct sockaddr_in *)sa)->sin_addr, 4);
-    } else if (family == AF_INET6) {
-        const struct in6_addr *a6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
-        if (IN6_IS_ADDR_V4MAPPED(a6)) {
-            family = AF_INET;
-            memcpy(addr, a6->s6_addr + 12, 4);
-        } else {
-            memcpy(addr, a6->s6_addr, 16);
-        }
-    } else {
-        return false;
-    }
-    for (size_t i = 0; i < cfg->n_allow; i++) {
-        const struct forward_net *net = &cfg->allow[i];
-        if (net->family == family && prefix_equal(net->addr, addr, net->prefix))
-            return true;
-    }
-    return false;
+    return netlist_contains(cfg->allow, cfg->n_allow, sa);
 }
 
 int forward_pick(const struct forward_config *cfg, uint32_t start, uint32_t attempt)

@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "netlist.h"
+
 #define FORWARD_MAX_SERVERS 8
 #define FORWARD_MAX_ALLOW 16
 #define FORWARD_MAX_INFLIGHT 1024
@@ -27,20 +29,13 @@ struct forward_server {
     struct sockaddr_storage addr;
 };
 
-/* A client network: "ADDR/PREFIX" or "ADDR" (a host). */
-struct forward_net {
-    int family; /* AF_INET or AF_INET6 */
-    uint8_t addr[16];
-    uint8_t prefix;
-};
-
 struct forward_config {
     struct forward_server servers[FORWARD_MAX_SERVERS];
     size_t n_servers; /* 0 = forwarding off */
     enum forward_strategy strategy;
-    uint32_t timeout_ms; /* per attempt */
-    uint32_t retries;    /* extra attempts per forwarder */
-    struct forward_net allow[FORWARD_MAX_ALLOW];
+    uint32_t timeout_ms;                         /* per attempt */
+    uint32_t retries;                            /* extra attempts per forwarder */
+    struct netlist_net allow[FORWARD_MAX_ALLOW]; /* client networks that may forward */
     size_t n_allow;
 };
 
@@ -61,12 +56,8 @@ void forward_config_init(struct forward_config *cfg);
  * Returns: 0 and *out, DNSD_EINVAL. */
 int forward_parse_server(const char *text, struct forward_server *out);
 
-/* Parse a client network "ADDR/PREFIX" or "ADDR"; host bits past the prefix must be zero.
- * Returns: 0 and *out, DNSD_EINVAL. */
-int forward_parse_net(const char *text, struct forward_net *out);
-
 /* Is the client address sa (AF_INET or AF_INET6; IPv4-mapped IPv6 counts as IPv4) inside
- * one of the networks? */
+ * one of the allowed networks (netlist_contains)? */
 bool forward_is_allowed(const struct forward_config *cfg, const struct sockaddr *sa);
 
 /* The forwarder for the attempt-th try (0-based) of a query whose random start is start:

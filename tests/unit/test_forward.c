@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-2-Clause
- * Unit tests for forward.c's pure core: forwarder and network parsing, the allow list,
+ * Unit tests for forward.c's pure core: forwarder parsing, the allow list,
  * the order of tries, reply matching, truncation and SERVFAIL. No sockets. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -97,32 +97,6 @@ Test(forward, bad_servers_are_rejected)
     cr_assert_eq(forward_parse_server(NULL, &s), DNSD_EINVAL);
 }
 
-Test(forward, networks_parse_with_prefix_or_as_host)
-{
-    struct forward_net n;
-    cr_assert_eq(forward_parse_net("10.1.0.0/16", &n), 0);
-    cr_assert_eq(n.family, AF_INET);
-    cr_assert_eq(n.prefix, 16);
-    cr_assert_eq(n.addr[0], 10);
-    cr_assert_eq(n.addr[1], 1);
-    cr_assert_eq(forward_parse_net("192.0.2.9", &n), 0);
-    cr_assert_eq(n.prefix, 32);
-    cr_assert_eq(forward_parse_net("2001:db8::/32", &n), 0);
-    cr_assert_eq(n.family, AF_INET6);
-    cr_assert_eq(n.prefix, 32);
-    cr_assert_eq(forward_parse_net("::1", &n), 0);
-    cr_assert_eq(n.prefix, 128);
-}
-
-Test(forward, bad_networks_are_rejected)
-{
-    struct forward_net n;
-    const char *bad[] = {"10.0.0.1/8", "10.0.0.0/33", "::1/129", "10.0.0.0/",
-                         "10.0.0.0/x", "host/8",      "",        "10.0.0.0/-1"};
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-        cr_expect_eq(forward_parse_net(bad[i], &n), DNSD_EINVAL, "%s", bad[i]);
-}
-
 Test(forward, default_allow_is_loopback_only)
 {
     struct forward_config cfg;
@@ -145,7 +119,7 @@ Test(forward, allow_prefix_boundaries)
     struct forward_config cfg;
     forward_config_init(&cfg);
     cfg.n_allow = 1;
-    cr_assert_eq(forward_parse_net("192.0.2.128/25", &cfg.allow[0]), 0);
+    cr_assert_eq(netlist_parse("192.0.2.128/25", &cfg.allow[0]), 0);
     struct sockaddr_storage in = sa("192.0.2.200"), out = sa("192.0.2.127");
     cr_assert(forward_is_allowed(&cfg, (struct sockaddr *)&in));
     cr_assert_not(forward_is_allowed(&cfg, (struct sockaddr *)&out));
