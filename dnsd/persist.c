@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "dnsd/error.h"
+#include "dnsd/names.h"
 #include "log.h"
 #include "snapshot.h"
 
@@ -36,6 +37,7 @@ struct persist {
     persist_synced_cb *on_synced; /* may be NULL */
     void *user;                   /* borrowed; passed to on_synced */
     uv_idle_t idle;               /* the end-of-turn write-out, active while records wait */
+    uv_idle_t copy_idle;          /* copies one slice of the registry per turn (job->copying) */
     uv_timer_t timer;             /* interval syncs, and retries after a failure */
     unsigned open_handles;
     uint64_t since_snapshot;        /* records in the journal since the last snapshot */
@@ -58,7 +60,17 @@ struct compaction {
     struct persist *p;      /* borrowed: lives until the after-work callback */
     struct journal_buf buf; /* owned: the encoded instance records */
     uint64_t generation, count, time_ms;
-    uint64_t started_us; /* uv_hrtime / 1000 when the worker began */
+    /* The registry is copied a slice per loop turn, resuming after the last service copied,
+     * so DNS never waits for the whole copy. The snapshot is therefore fuzzy: each service
+     * as it was at some moment after the journal switch. Replaying the new journal over it
+     * is still exact, since every journal record sets absolute state (a PUT the whole
+     * instance, a heartbeat its deadline and status) and records for instances that are
+     * gone are skipped on restore. */
+    bool copying;
+    uint64_t turns;                  /* loop turns the copy took */
+    char cursor[DNSD_LABEL_MAX + 1]; /* the last service copied; "" before the first */
+    int64_t offset;                  /* monotonic-to-wall clock offset at the start */
+    uint64_t started_us;             /* uv_hrtime / 1000 when the worker began */
     uint64_t write_us;
     int rc;
 };
@@ -494,26 +506,34 @@ static void on_timer(uv_timer_t *timer)
 
 /* ---- snapshots ---- */
 
+/* Instances copied per loop turn: about a millisecond of encoding. */
+#define COPY_SLICE_INSTANCES 2048
+
 struct copy {
-    struct journal_buf *buf; /* borrowed from the compaction */
-    int64_t offset;
-    uint64_t time_ms, count;
+    struct compaction *job; /* borrowed */
+    uint64_t budget;        /* instances still to copy this turn; UINT64_MAX: no limit */
     int rc;
 };
 
-/* Encode every instance of svc into the copy. */
+/* Encode every instance of svc into the job (a service is never split across turns). */
 static bool copy_service(const struct registry_service *svc, void *user)
 {
     struct copy *c = user;
+    struct compaction *job = c->job;
     struct persist_jscratch scratch;
     struct journal_instance ji;
-    for (size_t i = 0; i < registry_service_instance_count(svc); i++) {
-        persist_to_journal(registry_service_instance(svc, i), c->offset, &scratch, &ji);
-        c->rc = snapshot_encode_instance(c->buf, c->time_ms, &ji);
+    if (c->budget == 0)
+        return false;
+    size_t n = registry_service_instance_count(svc);
+    for (size_t i = 0; i < n; i++) {
+        persist_to_journal(registry_service_instance(svc, i), job->offset, &scratch, &ji);
+        c->rc = snapshot_encode_instance(&job->buf, job->time_ms, &ji);
         if (c->rc != 0)
             return false;
-        c->count++;
+        job->count++;
     }
+    snprintf(job->cursor, sizeof(job->cursor), "%s", registry_service_name(svc));
+    c->budget = n >= c->budget ? 0 : c->budget - n;
     return true;
 }
 
@@ -556,9 +576,10 @@ static void compaction_done(uv_work_t *req, int status)
             log_warn("persist", "%s: cannot delete files older than generation %" PRIu64 ": %s",
                      p->dir, job->generation, journal_strerror(rm));
         log_info("persist",
-                 "snapshot %" PRIu64 ": %" PRIu64 " instances (copied in %" PRIu64 " ms of %" PRIu64
-                 " ms on the loop, written in %" PRIu64 " ms on a worker)",
-                 job->generation, job->count, p->counters.copy_us / 1000u,
+                 "snapshot %" PRIu64 ": %" PRIu64 " instances (copied in %" PRIu64
+                 " ms over %" PRIu64 " loop turns, the longest %" PRIu64 " ms; written in %" PRIu64
+                 " ms on a worker)",
+                 job->generation, job->count, p->counters.copy_us / 1000u, job->turns,
                  p->counters.loop_us / 1000u, job->write_us / 1000u);
         if (p->recovering && !p->closing) {
             p->recovering = false;
@@ -590,6 +611,53 @@ static void compaction_done(uv_work_t *req, int status)
     }
 }
 
+/* Loop: the copy failed (a refused instance, or no worker): drop the job. The journals of
+ * this generation and older all stay, so the older snapshot plus them restore everything. */
+static void copy_failed(struct persist *p, int rc)
+{
+    struct compaction *job = p->job;
+    p->job = NULL;
+    p->counters.compacting = false;
+    p->counters.snapshot_failures++;
+    log_error("persist", "snapshot %" PRIu64 " in %s failed: %s; keeping the older files",
+              job->generation, p->dir, journal_strerror(rc));
+    if (p->recovering)
+        set_error(p, rc, "recovery snapshot");
+    journal_buf_clear(&job->buf);
+    free(job);
+}
+
+/* Copy up to budget more instances; once the whole registry is copied, hand the encoded
+ * records to a worker. Returns 0, or the error that ended the compaction. */
+static int copy_some(struct persist *p, uint64_t budget)
+{
+    struct compaction *job = p->job;
+    uint64_t t0 = uv_hrtime();
+    struct copy c = {.job = job, .budget = budget};
+    job->turns++;
+    registry_foreach_service_after(p->reg, job->cursor, copy_service, &c);
+    uint64_t slice_us = (uv_hrtime() - t0) / 1000u;
+    p->counters.copy_us += slice_us;
+    if (slice_us > p->counters.loop_us)
+        p->counters.loop_us = slice_us;
+    int rc = c.rc;
+    if (rc == 0 && c.budget == 0)
+        return 0; /* more next turn (or nothing more: the next turn finds the end) */
+    uv_idle_stop(&p->copy_idle);
+    job->copying = false;
+    if (rc == 0 && uv_queue_work(p->loop, &job->req, compaction_work, compaction_done) != 0)
+        rc = DNSD_EIO; /* cannot happen with a live loop and a fresh request */
+    if (rc != 0)
+        copy_failed(p, rc);
+    return rc;
+}
+
+static void on_copy_idle(uv_idle_t *idle)
+{
+    struct persist *p = idle->data;
+    copy_some(p, COPY_SLICE_INSTANCES);
+}
+
 static int compact_start(struct persist *p, uint64_t *generation, uint64_t *instances)
 {
     uint64_t next = journal_generation(p->j) + 1;
@@ -602,58 +670,41 @@ static int compact_start(struct persist *p, uint64_t *generation, uint64_t *inst
     job->p = p;
     job->generation = next;
     job->time_ms = p->wall_clock();
+    job->offset = clock_offset(p);
     job->req.data = job;
-    /* The copy first: it has no side effects, so a refused instance changes nothing. */
-    struct copy c = {.buf = &job->buf, .offset = clock_offset(p), .time_ms = job->time_ms};
-    registry_foreach_service(p->reg, copy_service, &c);
-    uint64_t copy_us = (uv_hrtime() - t0) / 1000u;
-    int rc = c.rc;
-    if (rc != 0)
-        goto fail;
-    job->count = c.count;
     /* What the old journal holds goes to disk before new records go to the next one; if
      * that fails (or the journal is beyond repair), the snapshot covers it, and writes are
      * refused until the snapshot is on disk. */
     int src = journal_failed(p->j);
     if (src == 0)
         src = journal_sync(p->j);
-    rc = journal_open(p->dir, next, JOURNAL_OPEN_CREATE, &nj);
-    if (rc != 0)
-        goto fail;
+    int rc = journal_open(p->dir, next, JOURNAL_OPEN_CREATE, &nj);
+    if (rc != 0) {
+        journal_buf_clear(&job->buf);
+        free(job);
+        return rc;
+    }
     if (src != 0) {
         set_error(p, src, "journal fsync");
         p->recovering = true;
     }
-    rc = uv_queue_work(p->loop, &job->req, compaction_work, compaction_done);
-    if (rc != 0) {
-        /* Cannot happen with a live loop and a fresh request; keep the old journal. */
-        rc = DNSD_EIO;
-        journal_close(nj);
-        char path[JOURNAL_PATH_MAX];
-        journal_file_path(path, sizeof(path), p->dir, next, false);
-        unlink(path);
-        goto fail;
-    }
     journal_close(p->j);
     p->j = nj;
     p->job = job;
+    job->copying = true;
     p->since_snapshot = 0;
     p->counters.generation = next;
     p->counters.waiting = 0;
     p->counters.compacting = true;
-    p->counters.copy_us = copy_us;
+    p->counters.copy_us = 0;
     p->counters.loop_us = (uv_hrtime() - t0) / 1000u;
     p->dirty = false;
     if (generation)
         *generation = next;
     if (instances)
-        *instances = job->count;
+        *instances = registry_instance_count(p->reg);
+    uv_idle_start(&p->copy_idle, on_copy_idle);
     return 0;
-
-fail:
-    journal_buf_clear(&job->buf);
-    free(job);
-    return rc;
 }
 
 /* ---- lifecycle ---- */
@@ -692,9 +743,11 @@ int persist_open(uv_loop_t *loop, const struct persist_config *cfg, struct regis
         goto fail;
     uv_idle_init(loop, &p->idle);
     p->idle.data = p;
+    uv_idle_init(loop, &p->copy_idle);
+    p->copy_idle.data = p;
     uv_timer_init(loop, &p->timer);
     p->timer.data = p;
-    p->open_handles = 2;
+    p->open_handles = 3;
     uint64_t period = p->fsync == CONFIG_FSYNC_INTERVAL ? p->fsync_interval_ms : PERSIST_RETRY_MS;
     uv_timer_start(&p->timer, on_timer, period, period);
     uv_unref((uv_handle_t *)&p->timer);
@@ -731,9 +784,13 @@ void persist_close(struct persist *p)
         p->on_synced(p->user, rc, rc ? journal_strerror(rc) : NULL);
     journal_close(p->j);
     p->j = NULL;
-    /* The lock stays until a running snapshot write is done (maybe_free releases it). */
+    /* A copy under way is finished now: its snapshot is still worth writing. The lock stays
+     * until a running snapshot write is done (maybe_free releases it). */
+    if (p->job && p->job->copying)
+        copy_some(p, UINT64_MAX);
     p->closing = true;
     uv_close((uv_handle_t *)&p->idle, handle_closed);
+    uv_close((uv_handle_t *)&p->copy_idle, handle_closed);
     uv_close((uv_handle_t *)&p->timer, handle_closed);
 }
 

@@ -4,8 +4,8 @@
  * turns each acknowledged registry change into a journal record, syncs once per loop turn
  * for all records of that turn (group commit), applies the fsync policy, and compacts (a
  * snapshot and the next journal generation) every snapshot_every records: the registry is
- * copied on the loop and the file written on a libuv worker thread, so DNS answers on the
- * loop do not wait for the disk. It borrows the
+ * copied on the loop a slice per turn and the file written on a libuv worker thread, so DNS
+ * answers on the loop wait neither for the whole copy nor for the disk. It borrows the
  * registry and never decides a registry change itself. Lease times are monotonic in the
  * registry and wall-clock in the files; the translation lives here.
  * Loop: every function runs on the loop persist_open was given. */
@@ -135,9 +135,9 @@ struct persist_counters {
     uint64_t generation; /* of the journal appended to */
     uint64_t snapshots;  /* snapshot files written since open */
     uint64_t snapshot_failures;
-    bool compacting;   /* a snapshot file is being written on a worker thread */
-    uint64_t copy_us;  /* the last compaction's registry copy (encoding) on the loop, in us */
-    uint64_t loop_us;  /* all of its loop part: copy, journal sync, next journal, in us */
+    bool compacting;   /* a snapshot is being copied (on the loop) or written (on a worker) */
+    uint64_t copy_us;  /* the last compaction's registry copy (encoding), all slices, in us */
+    uint64_t loop_us;  /* its longest stall of the loop (the journal switch or one slice), us */
     uint64_t write_us; /* the last snapshot write on the worker (microseconds) */
 };
 void persist_counters(const struct persist *p, struct persist_counters *out);
@@ -152,15 +152,19 @@ void persist_counters(const struct persist *p, struct persist_counters *out);
  * error of journal_append (the journal is unusable: refuse the write). */
 int persist_record(struct persist *p, enum journal_type type, const char *service, const char *id);
 
-/* Compact now: sync the journal, open the next generation GEN for new records, copy the
- * whole registry (encoded) and start writing snapshot GEN from the copy on a libuv worker
- * thread; when it is on disk, older files are deleted on the loop (and logged). A crash
+/* Compact now: sync the journal and open the next generation GEN for new records; then copy
+ * the registry (encoded) a slice per loop turn, and write snapshot GEN from the copy on a
+ * libuv worker thread; when it is on disk, older files are deleted on the loop (and logged).
+ * The copy is fuzzy (each service as of its slice), which replaying journal GEN over it
+ * makes exact on restore. A crash
  * before that restores from the older snapshot plus every journal since, so nothing is
  * lost. While a snapshot is being written, another request is coalesced: one more
  * compaction starts when the running one ends. A failed write is logged and counted in
  * persist_counters; the next compaction tries again.
- * Returns: 0 and *generation (the snapshot's generation) and *instances (the instances it
- * holds; may be NULL), or, when one is already running, 0 with the generation and the
- * current instance count of the coalesced one to come; the journal's error (the old
- * generation stays in use); the encoder's error for an instance it refuses; DNSD_ENOMEM. */
+ * A copy still under way when persist_close runs is finished there.
+ * Returns: 0 and *generation (the snapshot's generation) and *instances (the registry's
+ * instance count now; may be NULL), or, when one is already running, 0 with the
+ * generation and the current instance count of the coalesced one to come; the journal's
+ * error (the old generation stays in use); DNSD_ENOMEM. An instance the encoder refuses
+ * ends the compaction later (logged and counted as a failure). */
 int persist_snapshot(struct persist *p, uint64_t *generation, uint64_t *instances);

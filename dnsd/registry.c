@@ -585,7 +585,17 @@ void registry_foreach_service(const struct registry *reg,
                               bool (*visit)(const struct registry_service *svc, void *user),
                               void *user)
 {
-    for (size_t i = 0; i < reg->n_svcs; i++) {
+    registry_foreach_service_after(reg, NULL, visit, user);
+}
+
+void registry_foreach_service_after(const struct registry *reg, const char *after,
+                                    bool (*visit)(const struct registry_service *svc, void *user),
+                                    void *user)
+{
+    size_t start = 0;
+    if (after && after[0] && svc_search(reg, after, &start))
+        start++;
+    for (size_t i = start; i < reg->n_svcs; i++) {
         if (!visit(reg->svcs[i], user))
             return;
     }

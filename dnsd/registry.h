@@ -206,6 +206,14 @@ void registry_foreach_service(const struct registry *reg,
                               bool (*visit)(const struct registry_service *svc, void *user),
                               void *user);
 
+/* Visit, in name order, the services whose names sort after `after` (strcmp; NULL or ""
+ * starts at the first), so that a long walk can be cut into slices across loop turns and
+ * resumed from the last name visited even if the registry changed in between. Stops early
+ * when visit returns false. Must not mutate the registry. */
+void registry_foreach_service_after(const struct registry *reg, const char *after,
+                                    bool (*visit)(const struct registry_service *svc, void *user),
+                                    void *user);
+
 const char *registry_service_name(const struct registry_service *svc);
 size_t registry_service_instance_count(const struct registry_service *svc);
 /* The i-th instance, in instance-id order; borrowed until the next mutation. */

@@ -472,6 +472,22 @@ Test(registry, foreach_visits_services_in_name_order)
     registry_free(reg);
 }
 
+Test(registry, foreach_after_resumes_past_a_name_present_or_gone)
+{
+    struct registry *reg = registry_new(NULL, NULL, NULL);
+    put(reg, "b", "x", 30, 0);
+    put(reg, "d", "x", 30, 0);
+    put(reg, "f", "x", 30, 0);
+    const char *after[] = {NULL, "", "a", "b", "c", "d", "f", "g"};
+    const char *want[] = {"b,d,f,", "b,d,f,", "b,d,f,", "d,f,", "d,f,", "f,", "", ""};
+    for (size_t i = 0; i < sizeof(after) / sizeof(after[0]); i++) {
+        char buf[64] = "";
+        registry_foreach_service_after(reg, after[i], collect_names, buf);
+        cr_expect_str_eq(buf, want[i], "after %s", after[i] ? after[i] : "NULL");
+    }
+    registry_free(reg);
+}
+
 static bool stop_after_two(const struct registry_service *svc, void *user)
 {
     (void)svc;
