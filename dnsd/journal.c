@@ -765,7 +765,7 @@ int journal_open(const char *dir, uint64_t generation, enum journal_open_mode mo
     journal_buf_init(&j->buf);
     bool created = false;
     if (mode == JOURNAL_OPEN_CREATE) {
-        j->fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        j->fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, JOURNAL_FILE_MODE);
         created = j->fd >= 0;
     } else {
         j->fd = open(path, O_RDWR | O_CLOEXEC);
@@ -912,7 +912,7 @@ static int repair_file(const char *path, const uint8_t *map, uint64_t keep,
         dir[1] = '\0';
     else
         *slash = '\0';
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, JOURNAL_FILE_MODE);
     if (fd < 0)
         return -errno;
     int rc = pwrite_all(fd, map, (size_t)keep, 0);

@@ -46,6 +46,9 @@
 #define JOURNAL_MAX_ADDRS 16
 #define JOURNAL_MAX_TAGS 32
 #define JOURNAL_MAX_META 64
+/* Mode of journal and snapshot files: registrations may carry private metadata, so only
+ * dnsd's user writes them and its group (backups) reads them, like the 0750 directory. */
+#define JOURNAL_FILE_MODE 0640
 /* Room for a file name in the data directory plus the directory itself. */
 #define JOURNAL_PATH_MAX 4096
 /* Room for a report's message: two paths and some words. */

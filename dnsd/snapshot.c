@@ -68,7 +68,7 @@ int snapshot_write(const char *dir, uint64_t generation, uint64_t time_ms, snaps
     if (rc)
         return rc;
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, JOURNAL_FILE_MODE);
     if (fd < 0)
         return -errno;
     struct journal_buf buf;
@@ -136,7 +136,7 @@ int snapshot_write_encoded(const char *dir, uint64_t generation, uint64_t time_m
     if (rc)
         return rc;
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, JOURNAL_FILE_MODE);
     if (fd < 0)
         return -errno;
     struct journal_buf buf;

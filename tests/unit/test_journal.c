@@ -1253,6 +1253,9 @@ Test(journal, append_sync_and_replay_round_trip)
     journal_path(path, sizeof(path), 0x2a);
     cr_assert_str_eq(strrchr(path, '/') + 1, "journal-000000000000002a.log");
     cr_assert_eq(file_size(path), JOURNAL_HEADER_LEN);
+    struct stat st;
+    cr_assert_eq(stat(path, &st), 0);
+    cr_assert_eq(st.st_mode & 0007, 0, "no access for others: %o", st.st_mode & 07777);
     for (int round = 0; round < 3; round++) {
         for (int i = 0; i < N_SAMPLES; i++) {
             struct journal_record rec;

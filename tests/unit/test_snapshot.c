@@ -271,6 +271,9 @@ Test(snapshot, ten_thousand_instances_round_trip)
     cr_assert_eq(rep.time_ms, 1764130000000);
     cr_assert_eq(rep.file_size, (uint64_t)file_size(path));
     cr_assert_str_eq(rep.message, "");
+    struct stat st;
+    cr_assert_eq(stat(path, &st), 0);
+    cr_assert_eq(st.st_mode & 0007, 0, "no access for others: %o", st.st_mode & 07777);
 }
 
 Test(snapshot, empty_registry_round_trips)
