@@ -13,19 +13,18 @@
 
 #include "dnsd/error.h"
 
+/* Compact, because there is one per answerable instance (issue #4: at most 1 KiB of RSS per
+ * instance in all): everything variable-sized lives in one allocation, blob. */
 struct answers_instance {
-    char *id; /* owned */
-    struct registry_addr addrs[REGISTRY_MAX_ADDRS];
-    size_t n_addrs;
-    uint16_t port;
-    enum registry_proto proto;
-    uint16_t priority;
-    uint16_t weight;
-    char **tags; /* owned array of owned strings */
-    size_t n_tags;
-    char **txt; /* owned array of owned strings; n_txt >= 1 */
-    size_t n_txt;
+    void *blob;                  /* owned: tags[], txt[], addrs[], then the strings */
+    const char *id;              /* in blob */
+    const char **tags;           /* in blob */
+    const char **txt;            /* in blob; n_txt >= 1 */
+    struct registry_addr *addrs; /* in blob */
     uint64_t expires_ms;
+    uint16_t port, priority, weight;
+    uint8_t n_addrs, n_tags, n_txt; /* the registry's limits are 16, 32 and 64 */
+    uint8_t proto;                  /* enum registry_proto */
 };
 
 struct answers_service {
@@ -62,13 +61,7 @@ static uint64_t hash_name(const char *name)
 
 static void instance_clear(struct answers_instance *inst)
 {
-    free(inst->id);
-    for (size_t i = 0; i < inst->n_tags; i++)
-        free(inst->tags[i]);
-    free(inst->tags);
-    for (size_t i = 0; i < inst->n_txt; i++)
-        free(inst->txt[i]);
-    free(inst->txt);
+    free(inst->blob);
 }
 
 static void service_free(struct answers_service *svc)
@@ -206,7 +199,7 @@ uint16_t answers_instance_port(const struct answers_instance *inst)
 
 enum registry_proto answers_instance_proto(const struct answers_instance *inst)
 {
-    return inst->proto;
+    return (enum registry_proto)inst->proto;
 }
 
 uint16_t answers_instance_priority(const struct answers_instance *inst)
@@ -248,54 +241,54 @@ const char *answers_instance_txt(const struct answers_instance *inst, size_t i)
     return inst->txt[i];
 }
 
-/* Copy one registry instance into snapshot form. */
+/* Copy one registry instance into snapshot form: one allocation for all its parts. */
 static int instance_copy(struct answers_instance *dst, const struct registry_instance *src)
 {
     memset(dst, 0, sizeof(*dst));
-    dst->id = strdup(src->id);
-    if (!dst->id)
-        goto fail;
-    dst->n_addrs = src->n_addrs < REGISTRY_MAX_ADDRS ? src->n_addrs : REGISTRY_MAX_ADDRS;
-    memcpy(dst->addrs, src->addrs, dst->n_addrs * sizeof(dst->addrs[0]));
+    size_t n_addrs = src->n_addrs < REGISTRY_MAX_ADDRS ? src->n_addrs : REGISTRY_MAX_ADDRS;
+    size_t n_tags = src->n_tags < REGISTRY_MAX_TAGS ? src->n_tags : REGISTRY_MAX_TAGS;
+    size_t n_meta = src->n_meta < REGISTRY_MAX_META ? src->n_meta : REGISTRY_MAX_META;
+    /* RFC 6763 §6.1: a TXT record always holds at least one (possibly empty) string. */
+    size_t n_txt = n_meta ? n_meta : 1;
+    size_t strings = strlen(src->id) + 1 + (n_meta ? 0 : 1);
+    for (size_t i = 0; i < n_tags; i++)
+        strings += strlen(src->tags[i]) + 1;
+    for (size_t i = 0; i < n_meta; i++)
+        strings += strlen(src->meta[i].key) + 1 + strlen(src->meta[i].value) + 1;
+    size_t head = (n_tags + n_txt) * sizeof(char *) + n_addrs * sizeof(struct registry_addr);
+    char *blob = malloc(head + strings);
+    if (!blob)
+        return DNSD_ENOMEM;
+    /* Pointer arrays first, so that every part is aligned for its type. */
+    dst->blob = blob;
+    dst->tags = (const char **)(void *)blob;
+    dst->txt = dst->tags + n_tags;
+    dst->addrs = (struct registry_addr *)(void *)(dst->txt + n_txt);
+    char *str = (char *)(dst->addrs + n_addrs);
+    memcpy(dst->addrs, src->addrs, n_addrs * sizeof(dst->addrs[0]));
+    dst->id = str;
+    str = stpcpy(str, src->id) + 1;
+    for (size_t i = 0; i < n_tags; i++) {
+        dst->tags[i] = str;
+        str = stpcpy(str, src->tags[i]) + 1;
+    }
+    for (size_t i = 0; i < n_meta; i++) {
+        dst->txt[i] = str;
+        str = stpcpy(stpcpy(stpcpy(str, src->meta[i].key), "="), src->meta[i].value) + 1;
+    }
+    if (!n_meta) {
+        *str = '\0';
+        dst->txt[0] = str;
+    }
+    dst->n_addrs = (uint8_t)n_addrs;
+    dst->n_tags = (uint8_t)n_tags;
+    dst->n_txt = (uint8_t)n_txt;
     dst->port = src->port;
-    dst->proto = src->proto;
+    dst->proto = (uint8_t)src->proto;
     dst->priority = src->priority;
     dst->weight = src->weight;
     dst->expires_ms = src->expires_ms;
-    if (src->n_tags) {
-        dst->tags = calloc(src->n_tags, sizeof(*dst->tags));
-        if (!dst->tags)
-            goto fail;
-        for (; dst->n_tags < src->n_tags; dst->n_tags++) {
-            dst->tags[dst->n_tags] = strdup(src->tags[dst->n_tags]);
-            if (!dst->tags[dst->n_tags])
-                goto fail;
-        }
-    }
-    /* RFC 6763 §6.1: a TXT record always holds at least one (possibly empty) string. */
-    size_t n_txt = src->n_meta ? src->n_meta : 1;
-    dst->txt = calloc(n_txt, sizeof(*dst->txt));
-    if (!dst->txt)
-        goto fail;
-    if (!src->n_meta) {
-        dst->txt[0] = strdup("");
-        if (!dst->txt[0])
-            goto fail;
-        dst->n_txt = 1;
-    }
-    for (; dst->n_txt < src->n_meta; dst->n_txt++) {
-        const struct registry_meta *m = &src->meta[dst->n_txt];
-        if (asprintf(&dst->txt[dst->n_txt], "%s=%s", m->key, m->value) < 0) {
-            dst->txt[dst->n_txt] = NULL;
-            goto fail;
-        }
-    }
     return 0;
-
-fail:
-    instance_clear(dst);
-    memset(dst, 0, sizeof(*dst));
-    return DNSD_ENOMEM;
 }
 
 static int compare_instances(const void *a, const void *b)

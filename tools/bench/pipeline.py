@@ -152,7 +152,7 @@ def paced_loop(api_path, blobs, ok_codes, sockets, rate, cycle, stop_evt, deadli
                     else:
                         bad += 1
                         if first_err is None:
-                            first_err = "HTTP %d %s" % (st, bodies[k][:300].decode("replace"))
+                            first_err = "HTTP %d %s" % (st, bodies[k][:300].decode(errors="replace"))
             rtts.append((time.monotonic() - r0) * 1e3)
             rounds += 1
             if counters is not None:
