@@ -309,27 +309,31 @@ static bool decode_int(json_t *root, const char *name, json_int_t lo, json_int_t
     return true;
 }
 
-static bool decode_addresses(json_t *root, struct registry_instance *inst, struct bad *bad)
+/* Returns: 0, DECODE_REJECTED (bad filled in), DNSD_ENOMEM. */
+static int decode_addresses(json_t *root, struct registry_instance *inst, struct bad *bad)
 {
     json_t *arr = json_object_get(root, "addresses");
     char q[QUOTE_MAX + 4];
     if (!arr) {
         reject(bad, "addresses", "addresses: required");
-        return false;
+        return DECODE_REJECTED;
     }
     if (!json_is_array(arr) || json_array_size(arr) < 1 ||
         json_array_size(arr) > REGISTRY_MAX_ADDRS) {
         reject(bad, "addresses", "addresses: must be an array of 1 to %d IP addresses",
                REGISTRY_MAX_ADDRS);
-        return false;
+        return DECODE_REJECTED;
     }
+    inst->addrs = calloc(json_array_size(arr), sizeof(*inst->addrs));
+    if (!inst->addrs)
+        return DNSD_ENOMEM;
     for (size_t i = 0; i < json_array_size(arr); i++) {
         json_t *v = json_array_get(arr, i);
         struct registry_addr *a = &inst->addrs[i];
         memset(a, 0, sizeof(*a));
         if (!json_is_string(v)) {
             reject(bad, "addresses", "addresses[%zu]: must be a string", i);
-            return false;
+            return DECODE_REJECTED;
         }
         const char *s = json_string_value(v);
         if (inet_pton(AF_INET, s, a->bytes) == 1) {
@@ -339,19 +343,19 @@ static bool decode_addresses(json_t *root, struct registry_instance *inst, struc
         } else {
             reject(bad, "addresses", "addresses[%zu]: \"%s\" is not an IPv4 or IPv6 address", i,
                    quote(s, json_string_length(v), q));
-            return false;
+            return DECODE_REJECTED;
         }
         for (size_t j = 0; j < i; j++) {
             if (inst->addrs[j].family == a->family &&
                 memcmp(inst->addrs[j].bytes, a->bytes, a->family == AF_INET ? 4 : 16) == 0) {
                 reject(bad, "addresses", "addresses[%zu]: \"%s\" duplicates addresses[%zu]", i,
                        quote(s, json_string_length(v), q), j);
-                return false;
+                return DECODE_REJECTED;
             }
         }
         inst->n_addrs = i + 1;
     }
-    return true;
+    return 0;
 }
 
 static bool decode_proto(json_t *root, struct registry_instance *inst, struct bad *bad)
@@ -671,9 +675,11 @@ static int decode_check(json_t *root, struct registry_instance *inst, struct bad
 static int decode_put(const struct api *api, json_t *root, struct registry_instance *inst,
                       struct bad *bad)
 {
-    if (!only_known(root, put_fields, sizeof(put_fields) / sizeof(put_fields[0]), "", NULL, bad) ||
-        !decode_addresses(root, inst, bad))
+    if (!only_known(root, put_fields, sizeof(put_fields) / sizeof(put_fields[0]), "", NULL, bad))
         return DECODE_REJECTED;
+    int err = decode_addresses(root, inst, bad);
+    if (err)
+        return err;
 
     json_int_t port = 0, ttl = api->cfg.lease_default_s, priority = 0, weight = 1;
     if (!json_object_get(root, "port")) {
@@ -700,7 +706,7 @@ static int decode_put(const struct api *api, json_t *root, struct registry_insta
                          DNSD_DURATION_MAX_MS, &inst->deregister_after_ms, bad))
         return DECODE_REJECTED;
 
-    int err = decode_tags(root, inst, bad);
+    err = decode_tags(root, inst, bad);
     if (!err)
         err = decode_meta(root, inst, bad);
     if (!err)

@@ -149,6 +149,7 @@ void persist_from_journal(const struct journal_instance *in, int64_t offset_ms,
     memset(out, 0, sizeof(*out));
     out->service = (char *)in->service;
     out->id = (char *)in->id;
+    out->addrs = scratch->addrs;
     out->n_addrs = in->n_addrs;
     for (size_t i = 0; i < in->n_addrs && i < REGISTRY_MAX_ADDRS; i++) {
         out->addrs[i].family = in->addrs[i].family;

@@ -72,6 +72,7 @@ struct persist_jscratch {
 
 /* Scratch space for persist_from_journal: tags and meta in the registry's shape. */
 struct persist_rscratch {
+    struct registry_addr addrs[JOURNAL_MAX_ADDRS];
     char *tags[JOURNAL_MAX_TAGS];
     struct registry_meta meta[JOURNAL_MAX_META];
 };

@@ -171,7 +171,7 @@ static void entry_free(struct entry *e)
 {
     if (!e)
         return;
-    registry_instance_clear(&e->inst);
+    registry_stored_clear(&e->inst);
     free(e->inst.note);
     free(e->inst.maintenance_reason);
     free(e->note_reason);
@@ -287,6 +287,7 @@ void registry_instance_clear(struct registry_instance *inst)
         return;
     free(inst->service);
     free(inst->id);
+    free(inst->addrs);
     for (size_t i = 0; inst->tags && i < inst->n_tags; i++)
         free(inst->tags[i]);
     free(inst->tags);
@@ -298,6 +299,8 @@ void registry_instance_clear(struct registry_instance *inst)
     free(inst->check.target);
     inst->service = NULL;
     inst->id = NULL;
+    inst->addrs = NULL;
+    inst->n_addrs = 0;
     inst->tags = NULL;
     inst->n_tags = 0;
     inst->meta = NULL;
@@ -305,58 +308,85 @@ void registry_instance_clear(struct registry_instance *inst)
     inst->check.target = NULL;
 }
 
-/* Deep-copy the configuration fields of src into dst (zeroed state fields). */
+void registry_stored_clear(struct registry_instance *inst)
+{
+    free(inst->service); /* the start of the single allocation */
+    inst->service = NULL;
+    inst->id = NULL;
+    inst->addrs = NULL;
+    inst->n_addrs = 0;
+    inst->tags = NULL;
+    inst->n_tags = 0;
+    inst->meta = NULL;
+    inst->n_meta = 0;
+    inst->check.target = NULL;
+}
+
+/* Round n up to a multiple of the alignment of pointers. */
+static size_t align_ptr(size_t n)
+{
+    size_t a = _Alignof(void *);
+    return (n + a - 1) / a * a;
+}
+
+/* Append s to the blob at *pos. Returns: the copy. */
+static char *blob_str(char *blob, size_t *pos, const char *s)
+{
+    size_t len = strlen(s) + 1;
+    char *copy = memcpy(blob + *pos, s, len);
+    *pos += len;
+    return copy;
+}
+
+/* Deep-copy the configuration fields of src into dst (zeroed state fields), as one
+ * allocation laid out: service, id, padding, tags[], meta[], addrs[], the other strings. */
 static int instance_copy(struct registry_instance *dst, const struct registry_instance *src)
 {
     memset(dst, 0, sizeof(*dst));
-    memcpy(dst->addrs, src->addrs, sizeof(dst->addrs));
+    bool check = src->check.kind != REGISTRY_CHECK_NONE;
+    size_t names = strlen(src->service) + 1 + strlen(src->id) + 1;
+    size_t arrays = align_ptr(names);
+    size_t strings = arrays + src->n_tags * sizeof(*dst->tags) +
+                     src->n_meta * sizeof(*dst->meta) + src->n_addrs * sizeof(*dst->addrs);
+    size_t total = strings + (check ? strlen(src->check.target) + 1 : 0);
+    for (size_t i = 0; i < src->n_tags; i++)
+        total += strlen(src->tags[i]) + 1;
+    for (size_t i = 0; i < src->n_meta; i++)
+        total += strlen(src->meta[i].key) + 1 + strlen(src->meta[i].value) + 1;
+    char *blob = malloc(total);
+    if (!blob)
+        return DNSD_ENOMEM;
+    size_t pos = 0;
+    dst->service = blob_str(blob, &pos, src->service);
+    dst->id = blob_str(blob, &pos, src->id);
+    dst->tags = src->n_tags ? (char **)(void *)(blob + arrays) : NULL;
+    dst->meta = src->n_meta ? (struct registry_meta *)(void *)(blob + arrays + src->n_tags *
+                                                                                sizeof(char *))
+                            : NULL;
+    dst->addrs = (struct registry_addr *)(void *)(blob + strings - src->n_addrs *
+                                                                       sizeof(*dst->addrs));
+    memcpy(dst->addrs, src->addrs, src->n_addrs * sizeof(*dst->addrs));
     dst->n_addrs = src->n_addrs;
+    pos = strings;
+    for (size_t i = 0; i < src->n_tags; i++)
+        dst->tags[i] = blob_str(blob, &pos, src->tags[i]);
+    dst->n_tags = src->n_tags;
+    for (size_t i = 0; i < src->n_meta; i++) {
+        dst->meta[i].key = blob_str(blob, &pos, src->meta[i].key);
+        dst->meta[i].value = blob_str(blob, &pos, src->meta[i].value);
+    }
+    dst->n_meta = src->n_meta;
+    if (check) {
+        dst->check = src->check;
+        dst->check.target = blob_str(blob, &pos, src->check.target);
+    }
     dst->port = src->port;
     dst->proto = src->proto;
     dst->priority = src->priority;
     dst->weight = src->weight;
     dst->ttl_s = src->ttl_s;
-    dst->check = src->check;
-    dst->check.target = NULL;
     dst->deregister_after_ms = src->deregister_after_ms;
-    dst->service = strdup(src->service);
-    dst->id = strdup(src->id);
-    if (!dst->service || !dst->id)
-        goto fail;
-    if (src->check.kind != REGISTRY_CHECK_NONE) {
-        dst->check.target = strdup(src->check.target);
-        if (!dst->check.target)
-            goto fail;
-    } else {
-        memset(&dst->check, 0, sizeof(dst->check));
-    }
-    if (src->n_tags) {
-        dst->tags = calloc(src->n_tags, sizeof(*dst->tags));
-        if (!dst->tags)
-            goto fail;
-        dst->n_tags = src->n_tags;
-        for (size_t i = 0; i < src->n_tags; i++) {
-            dst->tags[i] = strdup(src->tags[i]);
-            if (!dst->tags[i])
-                goto fail;
-        }
-    }
-    if (src->n_meta) {
-        dst->meta = calloc(src->n_meta, sizeof(*dst->meta));
-        if (!dst->meta)
-            goto fail;
-        dst->n_meta = src->n_meta;
-        for (size_t i = 0; i < src->n_meta; i++) {
-            dst->meta[i].key = strdup(src->meta[i].key);
-            dst->meta[i].value = strdup(src->meta[i].value);
-            if (!dst->meta[i].key || !dst->meta[i].value)
-                goto fail;
-        }
-    }
     return 0;
-fail:
-    registry_instance_clear(dst);
-    return DNSD_ENOMEM;
 }
 
 /* ---- validation ---- */
@@ -763,7 +793,7 @@ static int put(struct registry *reg, const struct registry_instance *inst, uint6
 fail:
     service_free(new_svc);
     free(e);
-    registry_instance_clear(&fresh);
+    registry_stored_clear(&fresh);
     return DNSD_ENOMEM;
 }
 

@@ -81,8 +81,8 @@ struct registry_meta {
 struct registry_instance {
     char *service; /* lower-case label; owned by whoever owns this struct */
     char *id;      /* lower-case label; owned by whoever owns this struct */
-    struct registry_addr addrs[REGISTRY_MAX_ADDRS];
-    size_t n_addrs; /* 1..REGISTRY_MAX_ADDRS */
+    struct registry_addr *addrs; /* n_addrs entries; owned by whoever owns this struct */
+    size_t n_addrs;              /* 1..REGISTRY_MAX_ADDRS */
     uint16_t port;
     enum registry_proto proto;
     uint16_t priority;
@@ -299,7 +299,7 @@ size_t registry_advance(struct registry *reg, uint64_t now_ms);
  * Returns: true when consistent. */
 bool registry_check(const struct registry *reg);
 
-/* Free the owned fields of an instance filled in by a caller (service, id, tags, meta,
+/* Free the owned fields of an instance filled in by a caller (service, id, addrs, tags, meta,
  * check.target) and zero them; for code that builds a registry_instance to pass to
  * registry_put. */
 void registry_instance_clear(struct registry_instance *inst);

@@ -494,7 +494,7 @@ void registry_entry_replace(struct registry *reg, struct entry *existing,
     registry_reassess(existing, old.health, old.reason, now_ms);
     registry_rekey(reg, existing);
 
-    registry_instance_clear(&old);
+    registry_stored_clear(&old);
     free(old.note);
     free(old.check_output);
     free(old_note_reason);

@@ -54,6 +54,9 @@ static inline void inst_init(struct registry_instance *inst, const char *service
     memset(inst, 0, sizeof(*inst));
     inst->service = xstrdup(service);
     inst->id = xstrdup(id);
+    /* Room for every address inst_add_addr may add; registry_instance_clear frees it. */
+    inst->addrs = calloc(REGISTRY_MAX_ADDRS, sizeof(*inst->addrs));
+    cr_assert_not_null(inst->addrs);
     inst->n_addrs = 1;
     inst->addrs[0].family = AF_INET;
     cr_assert_eq(inet_pton(AF_INET, "192.0.2.10", inst->addrs[0].bytes), 1);
@@ -239,9 +242,11 @@ static inline struct registry *new_recorded(struct recorder *rec)
 }
 
 /* Put inst with the k-th strdup failing, for every k until it succeeds; every failure must
- * be DNSD_ENOMEM and leave the registry exactly as it was. */
+ * be DNSD_ENOMEM and leave the registry exactly as it was. The registry copies an instance
+ * into one malloc'd block, which strdup cannot make fail: only a new service's name does,
+ * so a put that creates no service may see no failure at all. */
 static inline void put_despite_oom(struct recorder *rec, struct registry_instance *inst,
-                                   uint64_t now)
+                                   uint64_t now, int min_failures)
 {
     int failures = 0;
     for (long k = 0;; k++) {
@@ -259,5 +264,5 @@ static inline void put_despite_oom(struct recorder *rec, struct registry_instanc
         cr_assert(registry_check(rec->reg));
         failures++;
     }
-    cr_assert_gt(failures, 0);
+    cr_assert_geq(failures, min_failures);
 }

@@ -525,7 +525,8 @@ Test(api, stored_non_utf8_meta_is_shown_safely)
         .meta = &meta,
         .n_meta = 1,
     };
-    inst.addrs[0].family = AF_INET;
+    struct registry_addr addr = {.family = AF_INET};
+    inst.addrs = &addr;
     cr_assert_eq(registry_put(reg, &inst, 0, NULL), 0);
     struct reply r = call("GET", "/v1/services/web", NULL, 0);
     json_t *got = json_object_get(json_array_get(json_object_get(r.json, "instances"), 0), "meta");

@@ -733,16 +733,16 @@ Test(registry, put_out_of_memory_changes_nothing)
     inst_add_meta(&inst, "k", "v");
     inst_add_meta(&inst, "l", "w");
 
-    put_despite_oom(&rec, &inst, 1000); /* new service and instance */
+    put_despite_oom(&rec, &inst, 1000, 1); /* new service and instance */
     cr_assert_eq(registry_instance_count(reg), 1);
     inst.port = 9999;
-    put_despite_oom(&rec, &inst, 2000); /* replacement */
+    put_despite_oom(&rec, &inst, 2000, 0); /* replacement */
     const struct registry_instance *got = registry_find_instance(reg, "web", "web-1");
     cr_assert_eq(got->port, 9999);
     cr_assert_eq(got->registered_ms, 1000);
     free(inst.id);
     inst.id = xstrdup("web-2");
-    put_despite_oom(&rec, &inst, 3000); /* new instance in an existing service */
+    put_despite_oom(&rec, &inst, 3000, 0); /* new instance in an existing service */
     cr_assert_eq(registry_instance_count(reg), 2);
     cr_assert_eq(rec.n, 3);
     registry_instance_clear(&inst);

@@ -982,10 +982,10 @@ Test(registry_health, put_with_check_out_of_memory_changes_nothing)
     struct registry_instance inst;
     inst_init(&inst, "web", "web-1", 30);
     inst_set_check(&inst, 2, 2);
-    put_despite_oom(&rec, &inst, 1000);
+    put_despite_oom(&rec, &inst, 1000, 1);
     cr_assert_eq(registry_check_result(reg, "web", "web-1", REGISTRY_CHECK_FAIL, "no", 1500), 0);
     inst.check.interval_ms = 20000; /* a replacement with a changed check */
-    put_despite_oom(&rec, &inst, 2000);
+    put_despite_oom(&rec, &inst, 2000, 0);
     cr_assert(find(reg, "web", "web-1")->check_pending);
     registry_instance_clear(&inst);
     registry_free(reg);

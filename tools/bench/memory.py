@@ -86,6 +86,8 @@ def main():
         f.write('listen = [ "127.0.0.1:%d" ];\napi = [ "unix:%s" ];\nlog_level = "warn";\n'
                 'zones_dir = "%s";\nlease = { max = 86400; };\n'
                 'limits = { max_instances = %d; };\n'
+                # Started as root, dnsd drops to this user after binding.
+                'user = "nobody";\n'
                 % (port, sock, work, max(args.instances, 1)))
     proc = subprocess.Popen([args.dnsd, "-c", conf], stderr=open(os.path.join(work, "log"), "w"))
     try:
