@@ -9,14 +9,17 @@
  * again, which asks api_handle again. Each connection must deliver a whole request within
  * timeout_s of being ready for it (a read deadline against slowloris, beside MHD's idle
  * timeout); headers must fit in max_header (MHD's per-connection memory) or MHD answers
- * 431. On TCP endpoints every request must carry a bearer token (api_token_find), checked
- * before its body is read: 401 without a known one, 403 beyond its scope (api_is_allowed).
- * No JSON and no registry logic here. */
+ * 431. On TCP endpoints every request must carry a bearer token (tokens_find), checked
+ * before its body is read: 401 without a known one, 403 beyond its scope (tokens_allow).
+ * TLS on TCP endpoints is MHD's own (GnuTLS): MHD owns the sockets and their reads, so TLS
+ * through OpenSSL memory BIOs would mean re-implementing MHD's connection I/O; the library's
+ * built-in HTTPS is the maintained way. No JSON and no registry logic here. */
 #include "apiserver.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -25,6 +28,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -32,10 +36,15 @@
 
 #include "dnsd/error.h"
 #include "api.h"
+#include "tokens.h"
 #include "log.h"
 #include "metrics.h"
 
 #define API_BACKLOG 128
+/* A certificate chain or key file larger than this is not a PEM file dnsd should load. */
+#define API_MAX_PEM_BYTES (1024 * 1024)
+/* TLS 1.2 and 1.3 only (GnuTLS priority string; RFC 8996 deprecates TLS 1.0 and 1.1). */
+static char tls_priorities[] = "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2";
 
 struct apiserver;
 
@@ -50,6 +59,8 @@ struct endpoint {
     size_t n_committing;    /* writes waiting for the journal, or resumed to send */
     bool resumed;           /* a connection was resumed: MHD must run again */
     bool needs_token;       /* TCP: requests must carry Authorization: Bearer */
+    bool tls;               /* TCP with tls_cert/tls_key: HTTPS only */
+    char mhd_error[256];    /* MHD's log lines while it starts, to explain a failure */
     bool poll_open, timer_open;
 };
 
@@ -95,6 +106,10 @@ struct apiserver {
     uint64_t request_timeout_ms;
     uv_timer_t read_timer; /* fires at the oldest reading connection's deadline */
     bool read_timer_open;
+    char *tls_cert; /* owned: PEM text; NULL = plain HTTP */
+    char *tls_key;  /* owned: PEM text, wiped before it is freed */
+    size_t tls_key_len;
+    gid_t socket_gid; /* (gid_t)-1: keep the process's group */
 };
 
 /* Per-request state kept by MHD between calls of the access handler (con_cls); freed on
@@ -135,6 +150,13 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     size_t n = strlen(line);
     while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
         line[--n] = '\0';
+    if (ep->mhd == NULL) {
+        if (n > 0 && line[n - 1] == '.')
+            line[--n] = '\0';
+        size_t used = strlen(ep->mhd_error);
+        snprintf(ep->mhd_error + used, sizeof(ep->mhd_error) - used, "%s%s", used ? "; " : "",
+                 line);
+    }
     log_warn("api", "%s: %s", ep->name, line);
 }
 #pragma GCC diagnostic pop
@@ -630,10 +652,10 @@ static bool refuse_unauthorized(struct endpoint *ep, struct MHD_Connection *conn
     const char *token = NULL;
     size_t len = 0;
     const struct config_token *tok = NULL;
-    bool bearer = api_bearer_token(header, &token, &len);
+    bool bearer = tokens_parse_bearer(header, &token, &len);
     if (bearer)
-        tok = api_token_find(srv->tokens, srv->n_tokens, token, len);
-    if (tok && api_is_allowed(tok, method, url))
+        tok = tokens_find(srv->tokens, srv->n_tokens, token, len);
+    if (tok && tokens_allow(tok, method, url))
         return false;
 
     char client[INET6_ADDRSTRLEN];
@@ -829,7 +851,10 @@ static void reschedule(struct endpoint *ep)
         uv_timer_stop(&ep->timer);
 }
 
-/* Remove a socket file left by a dead dnsd, but never one a live process listens on. */
+/* Remove a socket file left by a dead dnsd, but never one a live process listens on. The
+ * probe never blocks: a non-blocking connect() to a Unix socket completes at once (accepted
+ * into the backlog), fails with EAGAIN (backlog full: alive, only busy) or fails with
+ * ECONNREFUSED (nobody listens: stale). */
 static int clear_stale_socket(const char *path)
 {
     struct stat st;
@@ -837,16 +862,17 @@ static int clear_stale_socket(const char *path)
         return errno == ENOENT ? 0 : -errno;
     if (!S_ISSOCK(st.st_mode))
         return DNSD_EEXIST;
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
         return -errno;
     struct sockaddr_un sun = {.sun_family = AF_UNIX};
     snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
-    int live = connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0;
+    bool live = connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0 || errno == EAGAIN ||
+                errno == EINPROGRESS;
     close(fd);
     if (live)
         return -EADDRINUSE;
-    return unlink(path) == 0 ? 0 : -errno;
+    return unlink(path) == 0 || errno == ENOENT ? 0 : -errno;
 }
 
 /* Create the socket's directory and any missing parents ("mkdir -p"), mode 0755. */
@@ -876,7 +902,82 @@ static int ensure_parent_dir(const char *path)
     }
 }
 
-static int open_unix(const struct config_api *cfg, uint32_t mode, int *out_fd)
+/* Give the bound socket file at path its group and mode; *chown_failed tells which failed. */
+static int set_owner_mode(const char *path, uint32_t mode, gid_t gid, bool *chown_failed)
+{
+    if (gid != (gid_t)-1 && chown(path, (uid_t)-1, gid) != 0) {
+        *chown_failed = true;
+        return -errno;
+    }
+    return chmod(path, mode) == 0 ? 0 : -errno;
+}
+
+/* Bind fd at path in a fresh 0700 directory beside it, give the file its group and mode
+ * there and rename it into place, so that nobody can connect before it has them. (fchmod()
+ * does not apply to a socket's file on Linux, and chmod() after binding in place leaves a
+ * window.) Returns: 0, DNSD_ERANGE (the temporary path does not fit sun_path), -errno. */
+static int bind_aside(int fd, const char *path, uint32_t mode, gid_t gid, bool *chown_failed)
+{
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    char dir[sizeof(sun.sun_path) - 2]; /* room for "/s" */
+    const char *slash = strrchr(path, '/');
+    int n = snprintf(dir, sizeof(dir), "%.*s/.dnsd-XXXXXX", slash ? (int)(slash - path) : 1,
+                     slash ? path : ".");
+    if (n < 0 || (size_t)n >= sizeof(dir))
+        return DNSD_ERANGE;
+    if (mkdtemp(dir) == NULL)
+        return -errno;
+    snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/s", dir);
+    int rc = 0;
+    if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
+        rc = -errno;
+        goto fail;
+    }
+    rc = set_owner_mode(sun.sun_path, mode, gid, chown_failed);
+    if (rc != 0)
+        goto fail;
+    /* RENAME_NOREPLACE: a dnsd that started meanwhile keeps its socket. */
+    if (renameat2(AT_FDCWD, sun.sun_path, AT_FDCWD, path, RENAME_NOREPLACE) != 0) {
+        if (errno != EINVAL && errno != ENOSYS) {
+            rc = errno == EEXIST ? -EADDRINUSE : -errno;
+            goto fail;
+        }
+        if (rename(sun.sun_path, path) != 0) {
+            rc = -errno;
+            goto fail;
+        }
+    }
+    rmdir(dir);
+    return 0;
+
+fail:
+    unlink(sun.sun_path);
+    rmdir(dir);
+    return rc;
+}
+
+/* Bind fd at path with no permissions at all (umask 0777), then give it group and mode: for
+ * a path too long for bind_aside. The umask is process-wide, so this is only the fallback:
+ * a file another thread created meanwhile would come out too strict, never too loose. */
+static int bind_masked(int fd, const char *path, uint32_t mode, gid_t gid, bool *chown_failed)
+{
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+    mode_t old = umask(0777);
+    int rc = bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0 ? 0 : -errno;
+    umask(old);
+    if (rc != 0)
+        return rc;
+    rc = set_owner_mode(path, mode, gid, chown_failed);
+    if (rc != 0)
+        unlink(path);
+    return rc;
+}
+
+/* File permissions are the access control of a Unix socket: it appears at its path with
+ * mode and group already set (see bind_aside). */
+static int open_unix(const struct config_api *cfg, uint32_t mode, gid_t gid, int *out_fd,
+                     bool *chown_failed)
 {
     int rc = ensure_parent_dir(cfg->path);
     if (rc == 0)
@@ -886,22 +987,20 @@ static int open_unix(const struct config_api *cfg, uint32_t mode, int *out_fd)
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
         return -errno;
-    struct sockaddr_un sun = {.sun_family = AF_UNIX};
-    snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", cfg->path);
-    if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0)
+    rc = bind_aside(fd, cfg->path, mode, gid, chown_failed);
+    if (rc == DNSD_ERANGE)
+        rc = bind_masked(fd, cfg->path, mode, gid, chown_failed);
+    if (rc != 0)
         goto fail;
-    /* File permissions are the access control of the Unix socket. */
-    if (chmod(cfg->path, mode) != 0 || listen(fd, API_BACKLOG) != 0) {
+    if (listen(fd, API_BACKLOG) != 0) {
         rc = -errno;
         unlink(cfg->path);
-        close(fd);
-        return rc;
+        goto fail;
     }
     *out_fd = fd;
     return 0;
 
 fail:
-    rc = -errno;
     close(fd);
     return rc;
 }
@@ -951,37 +1050,49 @@ static void endpoint_name(const struct config_api *cfg, char *out, size_t n)
 }
 
 static int endpoint_start(struct apiserver *srv, struct endpoint *ep,
-                          const struct apiserver_config *cfg, const struct config_api *api_cfg)
+                          const struct apiserver_config *cfg, const struct config_api *api_cfg,
+                          bool *chown_failed)
 {
     int fd = -1;
     int rc;
     ep->srv = srv;
     endpoint_name(api_cfg, ep->name, sizeof(ep->name));
     if (api_cfg->kind == CONFIG_API_UNIX) {
-        rc = open_unix(api_cfg, cfg->socket_mode, &fd);
+        rc = open_unix(api_cfg, cfg->socket_mode, srv->socket_gid, &fd, chown_failed);
         if (rc == 0)
             snprintf(ep->unix_path, sizeof(ep->unix_path), "%s", api_cfg->path);
     } else {
         ep->needs_token = true;
+        ep->tls = srv->tls_cert != NULL;
         rc = open_tcp(api_cfg, &fd);
     }
     if (rc != 0)
         return rc;
 
+    /* HTTPS: MHD's GnuTLS copies key and certificate while it starts. The handshake counts
+     * against the connection's request deadline (it starts at MHD_CONNECTION_NOTIFY_STARTED,
+     * on accept) as well as MHD's idle timeout, so a slow handshake cannot hold a slot. */
+    struct MHD_OptionItem tls_opts[] = {
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, srv->tls_cert},
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, srv->tls_key},
+        {MHD_OPTION_HTTPS_PRIORITIES, 0, tls_priorities},
+        {MHD_OPTION_END, 0, NULL},
+    };
     ep->mhd = MHD_start_daemon(
         MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_SUPPRESS_DATE_NO_CLOCK |
-            MHD_ALLOW_SUSPEND_RESUME,
+            MHD_ALLOW_SUSPEND_RESUME | (ep->tls ? MHD_USE_TLS : 0),
         0, NULL, NULL, handle_request, ep, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, ep,
         MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED, request_completed, ep,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)cfg->timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->max_header,
-        MHD_OPTION_NOTIFY_CONNECTION, notify_connection, ep, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_CONNECTION, notify_connection, ep, MHD_OPTION_ARRAY,
+        ep->tls ? tls_opts : &tls_opts[3], MHD_OPTION_END);
     if (ep->mhd == NULL) {
         close(fd);
         if (ep->unix_path[0])
             unlink(ep->unix_path);
         ep->unix_path[0] = '\0';
-        return DNSD_EIO;
+        return ep->tls ? DNSD_EINVAL : DNSD_EIO;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(ep->mhd, MHD_DAEMON_INFO_EPOLL_FD);
     if (info == NULL)
@@ -1001,6 +1112,154 @@ static int endpoint_start(struct apiserver *srv, struct endpoint *ep,
         return rc;
     reschedule(ep);
     return 0;
+}
+
+/* Read the PEM file at path into *out (owned, NUL-terminated, *len bytes); marker must occur
+ * in it. Returns: 0, DNSD_ERANGE (larger than API_MAX_PEM_BYTES), DNSD_EINVAL (no marker),
+ * DNSD_ENOMEM, -errno. */
+static int read_pem(const char *path, const char *marker, char **out, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    struct stat st;
+    char *text = NULL;
+    size_t n = 0;
+    int rc = 0;
+    if (fstat(fd, &st) != 0) {
+        rc = -errno;
+        goto fail;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        rc = -EISDIR;
+        goto fail;
+    }
+    if (st.st_size > API_MAX_PEM_BYTES) {
+        rc = DNSD_ERANGE;
+        goto fail;
+    }
+    text = malloc((size_t)st.st_size + 1);
+    if (text == NULL) {
+        rc = DNSD_ENOMEM;
+        goto fail;
+    }
+    while (n < (size_t)st.st_size) {
+        ssize_t got = read(fd, text + n, (size_t)st.st_size - n);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            rc = -errno;
+            goto fail;
+        }
+        if (got == 0)
+            break;
+        n += (size_t)got;
+    }
+    text[n] = '\0';
+    if (strstr(text, marker) == NULL) {
+        rc = DNSD_EINVAL;
+        goto fail;
+    }
+    close(fd);
+    *out = text;
+    *len = n;
+    return 0;
+
+fail:
+    if (text)
+        explicit_bzero(text, n);
+    free(text);
+    close(fd);
+    return rc;
+}
+
+/* Read api_options.tls_cert and tls_key into srv. Returns: 0, or an error with err set. */
+static int load_tls(struct apiserver *srv, const struct apiserver_config *cfg, char *err,
+                    size_t err_len)
+{
+    static const struct {
+        const char *option, *marker, *what;
+    } files[] = {
+        {"tls_cert", "-----BEGIN CERTIFICATE-----", "a PEM certificate (BEGIN CERTIFICATE)"},
+        {"tls_key", "PRIVATE KEY-----", "a PEM private key (BEGIN ... PRIVATE KEY)"},
+    };
+    if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+        snprintf(err, err_len,
+                 "api_options.tls_cert: this libmicrohttpd was built without TLS support");
+        return -ENOTSUP;
+    }
+    size_t cert_len;
+    for (size_t i = 0; i < 2; i++) {
+        const char *path = i == 0 ? cfg->tls_cert : cfg->tls_key;
+        int rc = read_pem(path, files[i].marker, i == 0 ? &srv->tls_cert : &srv->tls_key,
+                          i == 0 ? &cert_len : &srv->tls_key_len);
+        if (rc == DNSD_EINVAL)
+            snprintf(err, err_len, "api_options.%s: %s: not %s", files[i].option, path,
+                     files[i].what);
+        else if (rc == DNSD_ERANGE)
+            snprintf(err, err_len, "api_options.%s: %s: larger than %d bytes", files[i].option,
+                     path, API_MAX_PEM_BYTES);
+        else if (rc != 0)
+            snprintf(err, err_len, "api_options.%s: cannot read %s: %s", files[i].option, path,
+                     strerror(-rc));
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* api_options.socket_group as a gid: "" = (gid_t)-1 (keep the process's), digits = that
+ * gid, else the group of that name. Returns: 0, DNSD_ENOENT (no such group), DNSD_EINVAL
+ * (a number too large), -errno. */
+static int resolve_group(const char *text, gid_t *out)
+{
+    if (text == NULL || text[0] == '\0') {
+        *out = (gid_t)-1;
+        return 0;
+    }
+    if (strspn(text, "0123456789") == strlen(text)) {
+        errno = 0;
+        unsigned long long v = strtoull(text, NULL, 10);
+        if (errno != 0 || v >= (gid_t)-1)
+            return DNSD_EINVAL;
+        *out = (gid_t)v;
+        return 0;
+    }
+    struct group grp, *found = NULL;
+    char buf[16384];
+    int rc = getgrnam_r(text, &grp, buf, sizeof(buf), &found);
+    if (rc != 0)
+        return -rc;
+    if (found == NULL)
+        return DNSD_ENOENT;
+    *out = grp.gr_gid;
+    return 0;
+}
+
+/* Describe endpoint ep's failure to start (rc) in err. */
+static void start_error(const struct apiserver_config *cfg, const struct endpoint *ep,
+                        const struct config_api *api_cfg, int rc, bool chown_failed, char *err,
+                        size_t err_len)
+{
+    bool is_unix = api_cfg->kind == CONFIG_API_UNIX;
+    if (chown_failed)
+        snprintf(err, err_len,
+                 "%s: api_options.socket_group: cannot give the socket to group "
+                 "'%s': %s",
+                 ep->name, cfg->socket_group, strerror(-rc));
+    else if (is_unix && rc == -EADDRINUSE)
+        snprintf(err, err_len, "%s: another process (a running dnsd?) is listening on this socket",
+                 ep->name);
+    else if (is_unix && rc == DNSD_EEXIST)
+        snprintf(err, err_len, "%s: exists and is not a socket; not replacing it", ep->name);
+    else if (ep->tls && ep->mhd == NULL && rc == DNSD_EINVAL)
+        snprintf(err, err_len,
+                 "%s: TLS refused api_options.tls_cert (%s) and api_options.tls_key (%s) (not a "
+                 "matching certificate and unencrypted private key?): %s",
+                 ep->name, cfg->tls_cert, cfg->tls_key,
+                 ep->mhd_error[0] ? ep->mhd_error : "no details");
+    else
+        snprintf(err, err_len, "%s: %s", ep->name, dnsd_strerror(rc));
 }
 
 int apiserver_start(uv_loop_t *loop, const struct apiserver_config *cfg, struct api *api,
@@ -1041,30 +1300,36 @@ int apiserver_start(uv_loop_t *loop, const struct apiserver_config *cfg, struct 
     srv->read_timer.data = srv;
     srv->read_timer_open = true;
     srv->open_handles++;
+
+    int rc = resolve_group(cfg->socket_group, &srv->socket_gid);
+    if (rc != 0) {
+        snprintf(err, err_len, "api_options.socket_group: '%s': %s", cfg->socket_group,
+                 rc == DNSD_ENOENT   ? "no such group"
+                 : rc == DNSD_EINVAL ? "not a valid group id"
+                                     : strerror(-rc));
+        apiserver_stop(srv);
+        return rc;
+    }
+    if (cfg->tls_cert && cfg->tls_cert[0] && (rc = load_tls(srv, cfg, err, err_len)) != 0) {
+        apiserver_stop(srv);
+        return rc;
+    }
     for (size_t i = 0; i < cfg->n_endpoints; i++) {
         struct endpoint *ep = &srv->eps[i];
+        bool chown_failed = false;
         srv->n_eps++;
-        int rc = endpoint_start(srv, ep, cfg, &cfg->endpoints[i]);
+        rc = endpoint_start(srv, ep, cfg, &cfg->endpoints[i], &chown_failed);
         if (rc != 0) {
-            bool is_unix = cfg->endpoints[i].kind == CONFIG_API_UNIX;
-            if (is_unix && rc == -EADDRINUSE)
-                snprintf(err, err_len,
-                         "%s: another process (a running dnsd?) is listening on this socket",
-                         ep->name);
-            else if (is_unix && rc == DNSD_EEXIST)
-                snprintf(err, err_len, "%s: exists and is not a socket; not replacing it",
-                         ep->name);
-            else
-                snprintf(err, err_len, "%s: %s", ep->name, dnsd_strerror(rc));
+            start_error(cfg, ep, &cfg->endpoints[i], rc, chown_failed, err, err_len);
             apiserver_stop(srv);
             return rc;
         }
-        log_info("api", "listening on %s", ep->name);
-        if (!config_api_is_loopback(&cfg->endpoints[i]))
+        log_info("api", "listening on %s%s", ep->name, ep->tls ? " (HTTPS)" : "");
+        if (!config_api_is_loopback(&cfg->endpoints[i]) && !ep->tls)
             log_warn("api",
                      "%s: plain HTTP outside loopback (api_options.allow_plain_tcp): bearer "
-                     "tokens and registrations cross the network unencrypted; TLS is not "
-                     "implemented yet",
+                     "tokens and registrations cross the network unencrypted; set "
+                     "api_options.tls_cert and tls_key to serve HTTPS",
                      ep->name);
     }
     *out = srv;
@@ -1075,6 +1340,10 @@ static void free_if_closed(struct apiserver *srv)
 {
     if (srv->open_handles > 0)
         return;
+    free(srv->tls_cert);
+    if (srv->tls_key)
+        explicit_bzero(srv->tls_key, srv->tls_key_len);
+    free(srv->tls_key);
     free(srv->eps);
     free(srv->chains);
     free(srv->heap);

@@ -20,7 +20,15 @@ struct metrics_sources;
 struct apiserver_config {
     const struct config_api *endpoints; /* borrowed for the call */
     size_t n_endpoints;
-    uint32_t socket_mode;     /* file mode of Unix socket files */
+    uint32_t socket_mode; /* file mode of Unix socket files */
+    /* Group of Unix socket files: a group name or a numeric gid; "" or NULL = the process's
+     * group. Borrowed for the call. */
+    const char *socket_group;
+    /* PEM files of the TLS certificate (chain) and its private key, both read once by
+     * apiserver_start; "" or NULL (both) = plain HTTP. When set every TCP endpoint serves
+     * HTTPS only; Unix sockets stay plain. Borrowed for the call. */
+    const char *tls_cert;
+    const char *tls_key;
     size_t max_body;          /* larger request bodies get 413 */
     uint32_t max_connections; /* per endpoint; at most 3/4 of them (>= 1) may be parked
                                  watches, so registrations always find a slot */
@@ -37,10 +45,16 @@ struct apiserver_config {
 struct apiserver;
 
 /* Open every endpoint (creating a Unix socket's missing directories, replacing a stale
- * socket file, refusing one another process is listening on) and serve api on them. A TCP
- * endpoint outside loopback (config_validate allowed it: api_options.allow_plain_tcp) is
- * served with a warning in the log.
- * Returns: 0 and *out, or a negative DNSD_E* or -errno code with err naming the endpoint.
+ * socket file, refusing one another process is listening on) and serve api on them. A Unix
+ * socket file appears at its path already with socket_mode and socket_group, never looser.
+ * TCP endpoints serve HTTPS when tls_cert and tls_key are set; one outside loopback without
+ * TLS (config_validate allowed it: api_options.allow_plain_tcp) is served with a warning in
+ * the log.
+ * Returns: 0 and *out, or a negative DNSD_E* or -errno code with err naming the endpoint or
+ * the option at fault: DNSD_ENOENT (no such socket_group), DNSD_EINVAL (a socket_group gid
+ * out of range, a TLS file that is not PEM, or that TLS refused), DNSD_ERANGE (a TLS file
+ * over 1 MiB), -ENOTSUP (libmicrohttpd without TLS), -errno (a TLS file unreadable, chown to
+ * socket_group failed, a socket error).
  * Ownership: api is borrowed and must outlive the server. */
 int apiserver_start(uv_loop_t *loop, const struct apiserver_config *cfg, struct api *api,
                     struct apiserver **out, char *err, size_t err_len);

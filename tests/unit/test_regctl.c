@@ -677,6 +677,25 @@ Test(commands, token_with_blanks_is_usage_error_without_echo)
     assert_usage(parse(ARGV("list", "--token", "")), "invalid --token", "list");
 }
 
+Test(commands, cacert_option_is_global_and_kept)
+{
+    cr_assert_eq(parse(ARGV("--cacert", "/etc/dnsd/ca.pem", "list")), REGCTL_EXIT_OK);
+    cr_assert_str_eq(req.cacert, "/etc/dnsd/ca.pem");
+    cr_assert_eq(parse(ARGV("health", "--cacert", "ca.pem")), REGCTL_EXIT_OK);
+    cr_assert_str_eq(req.cacert, "ca.pem");
+    cr_assert_eq(parse(ARGV("list")), REGCTL_EXIT_OK);
+    cr_assert_null(req.cacert);
+    assert_usage(parse(ARGV("list", "--cacert", "")), "invalid --cacert", "list");
+}
+
+Test(commands, cacert_prefers_option_then_env)
+{
+    cr_assert_str_eq(commands_cacert("opt.pem", "env.pem"), "opt.pem");
+    cr_assert_str_eq(commands_cacert(NULL, "env.pem"), "env.pem");
+    cr_assert_null(commands_cacert(NULL, ""));
+    cr_assert_null(commands_cacert(NULL, NULL));
+}
+
 Test(commands, token_prefers_option_then_env)
 {
     cr_assert_str_eq(commands_token("opt", "env"), "opt");
@@ -741,7 +760,9 @@ Test(commands, help_option_prints_usage)
 {
     cr_assert_eq(parse(ARGV("--help")), REGCTL_EXIT_OK);
     cr_assert_eq(req.kind, COMMANDS_NONE);
-    cr_assert(starts_with(out_text, "usage: regctl [--api unix:PATH|tcp:HOST:PORT]"));
+    cr_assert(
+        starts_with(out_text, "usage: regctl [--api unix:PATH|tcp:HOST:PORT|https:HOST:PORT]"));
+    cr_assert(strstr(out_text, "--cacert FILE") != NULL);
     cr_assert(strstr(out_text, "register SERVICE ID") != NULL);
     cr_assert(strstr(out_text, "unix:/run/dnsd/api.sock") != NULL);
     cr_assert_str_empty(err_text);
@@ -1150,6 +1171,61 @@ Test(client, tcp_address_parses)
         free(url);
         client_endpoint_clear(&ep);
     }
+}
+
+Test(client, https_address_parses_and_asks_for_tls)
+{
+    static const struct {
+        const char *api, *base;
+    } cases[] = {
+        {"https:127.0.0.1:8443", "https://127.0.0.1:8443"},
+        {"https://127.0.0.1:8443", "https://127.0.0.1:8443"},
+        {"https:dnsd.example:443", "https://dnsd.example:443"},
+        {"https://[::1]:8443", "https://[::1]:8443"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct client_endpoint ep = {0};
+        cr_assert_eq(client_endpoint_parse(cases[i].api, &ep), 0, "%s", cases[i].api);
+        cr_assert(ep.tls, "%s", cases[i].api);
+        cr_assert_null(ep.unix_path);
+        cr_assert_str_eq(ep.base_url, cases[i].base);
+        client_endpoint_clear(&ep);
+        cr_assert_not(ep.tls);
+    }
+    struct client_endpoint ep = {0};
+    cr_assert_eq(client_endpoint_parse("tcp:127.0.0.1:8500", &ep), 0);
+    cr_assert_not(ep.tls, "tcp: stays plain HTTP");
+    client_endpoint_clear(&ep);
+}
+
+Test(client, malformed_https_address_is_rejected)
+{
+    static const char *const bad[] = {
+        "https:",           "https://",        "https:host",    "https://host",
+        "https:host:0",     "https://[::1]",   "https:::1:443", "https://user@host:443",
+        "https:host/x:443", "https:/host:443",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct client_endpoint ep = {0};
+        cr_assert_eq(client_endpoint_parse(bad[i], &ep), DNSD_EINVAL, "'%s' accepted", bad[i]);
+        cr_assert_null(ep.base_url, "nothing written on failure");
+    }
+}
+
+Test(client, cacert_is_copied_replaced_and_cleared)
+{
+    struct client_endpoint ep = {0};
+    char path[] = "/etc/dnsd/ca.pem";
+    cr_assert_eq(client_endpoint_parse("https:127.0.0.1:8443", &ep), 0);
+    cr_assert_null(ep.cacert);
+    cr_assert_eq(client_endpoint_set_cacert(&ep, path), 0);
+    path[0] = 'X';
+    cr_assert_str_eq(ep.cacert, "/etc/dnsd/ca.pem");
+    cr_assert_eq(client_endpoint_set_cacert(&ep, NULL), 0);
+    cr_assert_null(ep.cacert);
+    cr_assert_eq(client_endpoint_set_cacert(&ep, "/x.pem"), 0);
+    client_endpoint_clear(&ep);
+    cr_assert_null(ep.cacert);
 }
 
 Test(client, malformed_address_is_rejected)

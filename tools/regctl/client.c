@@ -32,9 +32,12 @@ void client_endpoint_clear(struct client_endpoint *ep)
     free(ep->unix_path);
     free(ep->base_url);
     free(ep->token);
+    free(ep->cacert);
     ep->unix_path = NULL;
     ep->base_url = NULL;
     ep->token = NULL;
+    ep->cacert = NULL;
+    ep->tls = false;
 }
 
 int client_endpoint_set_token(struct client_endpoint *ep, const char *token)
@@ -44,6 +47,16 @@ int client_endpoint_set_token(struct client_endpoint *ep, const char *token)
         return DNSD_ENOMEM;
     free(ep->token);
     ep->token = copy;
+    return 0;
+}
+
+int client_endpoint_set_cacert(struct client_endpoint *ep, const char *cacert)
+{
+    char *copy = NULL;
+    if (cacert != NULL && (copy = strdup(cacert)) == NULL)
+        return DNSD_ENOMEM;
+    free(ep->cacert);
+    ep->cacert = copy;
     return 0;
 }
 
@@ -84,7 +97,7 @@ static int check_url(const char *url)
     return uc == CURLUE_OK ? 0 : DNSD_EINVAL;
 }
 
-static int parse_tcp(const char *hostport, struct client_endpoint *ep)
+static int parse_tcp(const char *hostport, bool tls, struct client_endpoint *ep)
 {
     const char *colon = strrchr(hostport, ':');
     if (colon == NULL || colon == hostport)
@@ -104,7 +117,7 @@ static int parse_tcp(const char *hostport, struct client_endpoint *ep)
     if (!parse_port(colon + 1, &port))
         return DNSD_EINVAL;
     char *url = NULL;
-    if (asprintf(&url, "http://%.*s:%u", (int)hostlen, hostport, port) < 0)
+    if (asprintf(&url, "%s://%.*s:%u", tls ? "https" : "http", (int)hostlen, hostport, port) < 0)
         return DNSD_ENOMEM;
     int rc = check_url(url);
     if (rc < 0) {
@@ -113,6 +126,7 @@ static int parse_tcp(const char *hostport, struct client_endpoint *ep)
     }
     ep->unix_path = NULL;
     ep->base_url = url;
+    ep->tls = tls;
     return 0;
 }
 
@@ -139,7 +153,11 @@ int client_endpoint_parse(const char *api, struct client_endpoint *ep)
     if (strncmp(api, "unix:", 5) == 0)
         return parse_unix(api + 5, ep);
     if (strncmp(api, "tcp:", 4) == 0)
-        return parse_tcp(api + 4, ep);
+        return parse_tcp(api + 4, false, ep);
+    if (strncmp(api, "https://", 8) == 0)
+        return parse_tcp(api + 8, true, ep);
+    if (strncmp(api, "https:", 6) == 0)
+        return parse_tcp(api + 6, true, ep);
     return DNSD_EINVAL;
 }
 
@@ -248,6 +266,7 @@ static int transfer_error(CURLcode rc, const struct sink *sink)
         return sink->nomem ? DNSD_ENOMEM : DNSD_EIO;
     case CURLE_URL_MALFORMAT:
     case CURLE_UNSUPPORTED_PROTOCOL:
+    case CURLE_SSL_CACERT_BADFILE: /* --cacert names no usable CA file */
     case CURLE_BAD_FUNCTION_ARGUMENT:
     case CURLE_UNKNOWN_OPTION:
     case CURLE_NOT_BUILT_IN:
@@ -314,8 +333,16 @@ int client_request_timed(const struct client_endpoint *ep, const char *method, c
     /* An http_proxy in the environment must not capture requests meant for a local dnsd. */
     if (set == CURLE_OK)
         set = curl_easy_setopt(curl, CURLOPT_PROXY, "");
+    /* An https endpoint speaks HTTPS only (no redirect or downgrade to plain HTTP), and
+     * always verifies the certificate's chain and that it names the host. */
     if (set == CURLE_OK)
-        set = curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http");
+        set = curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, ep->tls ? "https" : "http");
+    if (set == CURLE_OK && ep->tls)
+        set = curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
+    if (set == CURLE_OK && ep->tls)
+        set = curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (set == CURLE_OK && ep->tls && ep->cacert != NULL)
+        set = curl_easy_setopt(curl, CURLOPT_CAINFO, ep->cacert);
     if (set == CURLE_OK)
         set = curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
     if (set == CURLE_OK)
@@ -357,6 +384,12 @@ int client_request_timed(const struct client_endpoint *ep, const char *method, c
         if (ep->unix_path != NULL && res == CURLE_COULDNT_CONNECT)
             detail[0] = '\0';
         describe(curl, res, detail, errbuf, errlen);
+        if (res == CURLE_PEER_FAILED_VERIFICATION && errlen > 0) {
+            size_t used = strlen(errbuf);
+            snprintf(errbuf + used, errlen - used,
+                     "; is --cacert (or DNSD_CACERT) the CA that signed dnsd's certificate, and "
+                     "does the certificate name this host?");
+        }
         goto fail;
     }
     long status = 0;

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-2-Clause
  * regctl's HTTP client: one request to the dnsd registration API over libcurl, either on a
- * Unix socket (unix:PATH) or on TCP (tcp:HOST:PORT, IPv6 as tcp:[::1]:8500). It tells "dnsd
- * cannot be reached" apart from an HTTP reply of any status. It knows nothing of JSON or of
+ * Unix socket (unix:PATH), on TCP (tcp:HOST:PORT, IPv6 as tcp:[::1]:8500) or over TLS
+ * (https:HOST:PORT, the server's certificate always verified). It tells "dnsd cannot be
+ * reached" apart from an HTTP reply of any status. It knows nothing of JSON or of
  * the commands, and it never prints. curl_global_init/cleanup belong to main. */
 #pragma once
 
@@ -11,11 +12,15 @@
 
 #define CLIENT_MAX_REPLY (8u * 1024u * 1024u) /* larger replies are refused */
 
-/* Where the API listens, parsed from "unix:PATH" or "tcp:HOST:PORT". */
+/* Where the API listens, parsed from "unix:PATH", "tcp:HOST:PORT" or "https:HOST:PORT". */
 struct client_endpoint {
     char *unix_path; /* owned; the socket path, or NULL for TCP */
-    char *base_url;  /* owned; "http://localhost" for a socket, else "http://HOST:PORT" */
+    char *base_url;  /* owned; "http://localhost" for a socket, else "http://HOST:PORT" or
+                        "https://HOST:PORT" */
     char *token;     /* owned; sent as "Authorization: Bearer TOKEN" (RFC 6750), or NULL */
+    char *cacert;    /* owned; PEM file of the CAs trusted for https (CURLOPT_CAINFO), or
+                        NULL: the system's */
+    bool tls;        /* https: only HTTPS, peer and host name verified */
 };
 
 #define CLIENT_INDEX_HEADER "X-Dnsd-Index" /* a service's state index (watch queries) */
@@ -29,8 +34,9 @@ struct client_reply {
     uint64_t index; /* its value when has_index */
 };
 
-/* Parse an API address: "unix:PATH" (PATH non-empty and short enough for a socket address)
- * or "tcp:HOST:PORT" (PORT 1..65535; an IPv6 HOST in brackets).
+/* Parse an API address: "unix:PATH" (PATH non-empty and short enough for a socket address),
+ * "tcp:HOST:PORT" (PORT 1..65535; an IPv6 HOST in brackets) or "https:HOST:PORT" (also
+ * written "https://HOST:PORT"; HOST must match dnsd's certificate).
  * Returns: 0 and *ep filled, DNSD_EINVAL (malformed address), DNSD_ENOMEM.
  * Ownership: *ep's strings are the caller's, released with client_endpoint_clear. */
 int client_endpoint_parse(const char *api, struct client_endpoint *ep);
@@ -38,6 +44,10 @@ int client_endpoint_parse(const char *api, struct client_endpoint *ep);
 /* Send token (copied; NULL: none) with every request to ep from now on.
  * Returns: 0, DNSD_ENOMEM. */
 int client_endpoint_set_token(struct client_endpoint *ep, const char *token);
+
+/* Trust the CAs in the PEM file cacert (copied; NULL: the system's) for https endpoints.
+ * Returns: 0, DNSD_ENOMEM. */
+int client_endpoint_set_cacert(struct client_endpoint *ep, const char *cacert);
 
 /* Release ep's strings and zero it; a zeroed endpoint is fine. */
 void client_endpoint_clear(struct client_endpoint *ep);
@@ -57,9 +67,10 @@ bool client_parse_index_header(const char *line, size_t len, uint64_t *index);
  * connecting and again for the whole exchange. On DNSD_EIO errbuf says why, in curl's words.
  * The reply's X-Dnsd-Index header, when present, is in reply->index.
  * Returns: 0 and *reply filled for any HTTP status; DNSD_EIO when dnsd cannot be reached
- * (socket missing, connection refused, timeout, connection dropped, not HTTP); DNSD_ERANGE
- * when the reply exceeds CLIENT_MAX_REPLY; DNSD_EINVAL when curl rejects the request setup;
- * DNSD_ENOMEM.
+ * (socket missing, connection refused, timeout, connection dropped, not HTTP, a TLS
+ * handshake or certificate verification that failed); DNSD_ERANGE when the reply exceeds
+ * CLIENT_MAX_REPLY; DNSD_EINVAL when curl rejects the request setup or cannot use the CA
+ * file; DNSD_ENOMEM.
  * Ownership: reply->body is the caller's, released with client_reply_clear. */
 int client_request(const struct client_endpoint *ep, const char *method, const char *path,
                    const char *body, long timeout_ms, struct client_reply *reply, char *errbuf,

@@ -30,6 +30,7 @@ enum {
     OPT_HELP = 'h',
     OPT_API = 256,
     OPT_TOKEN,
+    OPT_CACERT,
     OPT_JSON,
     OPT_TIMEOUT,
     OPT_VERSION,
@@ -59,6 +60,7 @@ enum {
     {"api", required_argument, NULL, OPT_API}, {"json", no_argument, NULL, OPT_JSON},              \
         {"timeout", required_argument, NULL, OPT_TIMEOUT},                                         \
         {"token", required_argument, NULL, OPT_TOKEN},                                             \
+        {"cacert", required_argument, NULL, OPT_CACERT},                                           \
     {                                                                                              \
         "help", no_argument, NULL, OPT_HELP                                                        \
     }
@@ -70,8 +72,8 @@ struct command {
 };
 
 static const char USAGE[] =
-    "usage: regctl [--api unix:PATH|tcp:HOST:PORT] [--token TOKEN] [--json] [--timeout SECONDS]\n"
-    "              COMMAND [ARGS]\n"
+    "usage: regctl [--api unix:PATH|tcp:HOST:PORT|https:HOST:PORT] [--token TOKEN]\n"
+    "              [--cacert FILE] [--json] [--timeout SECONDS] COMMAND [ARGS]\n"
     "\n"
     "Register service instances with dnsd and look at what it serves.\n"
     "\n"
@@ -88,10 +90,14 @@ static const char USAGE[] =
     "  help [COMMAND]         show this text, or the help of COMMAND\n"
     "\n"
     "global options (before or after the command):\n"
-    "  --api ADDRESS      dnsd's API: unix:PATH or tcp:HOST:PORT (IPv6: tcp:[::1]:8500);\n"
+    "  --api ADDRESS      dnsd's API: unix:PATH, tcp:HOST:PORT (plain HTTP) or\n"
+    "                     https:HOST:PORT (TLS; also https://HOST:PORT; IPv6: tcp:[::1]:8500);\n"
     "                     default $" DNSD_API_ENV ", else unix:" DNSD_DEFAULT_API_SOCKET "\n"
     "  --token TOKEN      bearer token for a TCP endpoint (default $" COMMANDS_TOKEN_ENV ");\n"
     "                     a Unix socket needs none\n"
+    "  --cacert FILE      PEM file of the CA that signed dnsd's certificate, for https:\n"
+    "                     (default $" COMMANDS_CACERT_ENV ", else the system's CAs); the\n"
+    "                     certificate and its name are always verified\n"
     "  --json             print dnsd's JSON reply instead of text\n"
     "  --timeout SECONDS  give up after this long (default 10)\n"
     "  -h, --help         show help\n"
@@ -337,6 +343,11 @@ static int apply_global(int c, const char *arg, struct commands_request *req, co
                                "invalid --token: expected printable ASCII without blanks");
         req->token = arg;
         return REGCTL_EXIT_OK;
+    case OPT_CACERT:
+        if (arg[0] == '\0')
+            return usage_error(err, command, "invalid --cacert '': the file name is empty");
+        req->cacert = arg;
+        return REGCTL_EXIT_OK;
     default:
         if (!parse_seconds(arg, &req->timeout_ms))
             return usage_error(err, command,
@@ -349,7 +360,7 @@ static int apply_global(int c, const char *arg, struct commands_request *req, co
 
 static bool is_global(int c)
 {
-    return c == OPT_API || c == OPT_JSON || c == OPT_TIMEOUT || c == OPT_TOKEN;
+    return c == OPT_API || c == OPT_JSON || c == OPT_TIMEOUT || c == OPT_TOKEN || c == OPT_CACERT;
 }
 
 /* Check a service name, instance id or tag, naming what it is in the message. */
@@ -1006,6 +1017,15 @@ bool commands_token_is_valid(const char *token)
 }
 
 const char *commands_token(const char *opt, const char *env)
+{
+    if (opt != NULL)
+        return opt;
+    if (env != NULL && env[0] != '\0')
+        return env;
+    return NULL;
+}
+
+const char *commands_cacert(const char *opt, const char *env)
 {
     if (opt != NULL)
         return opt;

@@ -12,7 +12,8 @@
 #include <time.h>
 
 #define COMMANDS_DEFAULT_TIMEOUT_MS 10000L
-#define COMMANDS_TOKEN_ENV "DNSD_TOKEN" /* the bearer token when --token is not given */
+#define COMMANDS_TOKEN_ENV "DNSD_TOKEN"   /* the bearer token when --token is not given */
+#define COMMANDS_CACERT_ENV "DNSD_CACERT" /* the CA file for https: when --cacert is not given */
 #define COMMANDS_WATCH_DEFAULT_WAIT_MS (5ULL * 60 * 1000) /* dnsd's own default */
 #define COMMANDS_WATCH_MAX_WAIT_MS (10ULL * 60 * 1000)    /* the most dnsd accepts */
 
@@ -41,6 +42,7 @@ struct commands_request {
     enum commands_kind kind;
     const char *api;           /* borrowed from argv; the --api value, or NULL when not given */
     const char *token;         /* borrowed from argv; the --token value, or NULL */
+    const char *cacert;        /* borrowed from argv; the --cacert value, or NULL */
     bool json;                 /* --json: print the reply as JSON */
     long timeout_ms;           /* --timeout, else COMMANDS_DEFAULT_TIMEOUT_MS */
     const char *service;       /* borrowed from argv; NULL when the command has none */
@@ -56,7 +58,8 @@ struct commands_request {
 
 /* Parse regctl's whole command line (argv[0] is the program name) into req. Help and
  * --version go to out; usage errors go to err with a hint at the right --help. Global
- * options (--api, --token, --json, --timeout) may come before or after the command.
+ * options (--api, --token, --cacert, --json, --timeout) may come before or after the
+ * command.
  * Returns: REGCTL_EXIT_OK (send req when req->kind != COMMANDS_NONE, else exit 0),
  * REGCTL_EXIT_USAGE (message printed), REGCTL_EXIT_REFUSED (out of memory, message printed).
  * Ownership: req's path and body are the caller's, released with commands_request_clear,
@@ -74,6 +77,11 @@ bool commands_token_is_valid(const char *token);
  * non-empty, else none.
  * Returns: opt, env or NULL. */
 const char *commands_token(const char *opt, const char *env);
+
+/* Choose the CA file for an https: endpoint: opt (--cacert) when given, else env
+ * (DNSD_CACERT) when set and non-empty, else none (the system's CAs).
+ * Returns: opt, env or NULL. */
+const char *commands_cacert(const char *opt, const char *env);
 
 /* Choose the API address: opt (--api) when given, else env (the DNSD_API variable) when set
  * and non-empty, else "unix:" DNSD_DEFAULT_API_SOCKET.

@@ -118,7 +118,8 @@ static int run(const struct commands_request *req, const char *address, bool fro
     int rc = client_endpoint_parse(address, &ep);
     if (rc == DNSD_EINVAL) {
         fprintf(stderr,
-                "regctl: invalid API address '%s'%s: expected unix:PATH or tcp:HOST:PORT\n"
+                "regctl: invalid API address '%s'%s: expected unix:PATH, tcp:HOST:PORT or "
+                "https:HOST:PORT\n"
                 "see 'regctl --help'\n",
                 address, from_env ? " in " DNSD_API_ENV : "");
         return REGCTL_EXIT_USAGE;
@@ -133,6 +134,17 @@ static int run(const struct commands_request *req, const char *address, bool fro
         }
         rc = client_endpoint_set_token(&ep, token);
     }
+    if (rc == 0 && req->cacert != NULL && !ep.tls) {
+        fprintf(stderr,
+                "regctl: --cacert goes with an https:HOST:PORT API address, not '%s'\n"
+                "see 'regctl --help'\n",
+                address);
+        client_endpoint_clear(&ep);
+        return REGCTL_EXIT_USAGE;
+    }
+    if (rc == 0 && ep.tls)
+        rc = client_endpoint_set_cacert(&ep,
+                                        commands_cacert(req->cacert, getenv(COMMANDS_CACERT_ENV)));
     if (rc < 0) {
         client_endpoint_clear(&ep);
         fprintf(stderr, "regctl: %s\n", dnsd_strerror(rc));

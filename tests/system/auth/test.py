@@ -5,8 +5,8 @@
 # another scheme or an unknown token get 401 with WWW-Authenticate: Bearer; /metrics and
 # /v1/health need a token too; refusals are logged by token name, never with the token.
 # The Unix socket needs no token. regctl sends --token or DNSD_TOKEN (never printing it).
-# dnsd exits 2 with a TCP endpoint but no token, and for 0.0.0.0 without
-# api_options.allow_plain_tcp, before binding anything. (Serving on 0.0.0.0 with
+# dnsd exits 2 with a TCP endpoint but no token, and for 0.0.0.0 without TLS
+# (api_options.tls_cert/tls_key) or api_options.allow_plain_tcp, before binding anything. (Serving on 0.0.0.0 with
 # allow_plain_tcp is not started here: it would expose the port beyond loopback.)
 
 import http.client
@@ -199,7 +199,7 @@ def test_refused_start():
                                                    "tcp:0.0.0.0:%d" % api_port])
     eq(rc, 2, "0.0.0.0 without allow_plain_tcp: exit status (stderr %r)" % err)
     contains(err, "not a loopback address", "the message says why")
-    contains(err, "TLS is not implemented", "the message says TLS is missing")
+    contains(err, "api_options.tls_cert", "the message names the TLS options")
     contains(err, "allow_plain_tcp", "the message names the switch")
     check(not os.path.exists(sock), "no socket created")
     check(not listening(api_port), "nothing listens on the API port")
