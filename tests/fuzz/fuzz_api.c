@@ -65,7 +65,7 @@ static void put_seed(struct registry *reg)
     memset(&inst, 0, sizeof(inst));
     inst.service = (char *)"web";
     inst.id = (char *)"web-1";
-    struct registry_addr addr;
+    struct registry_addr addr = {0};
     inst.addrs = &addr;
     inst.addrs[0].family = AF_INET;
     inet_pton(AF_INET, "192.0.2.10", inst.addrs[0].bytes);
