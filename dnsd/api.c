@@ -7,7 +7,6 @@
 #include "api.h"
 
 #include <arpa/inet.h>
-#include <fnmatch.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +21,7 @@
 #include "dnsd/duration.h"
 #include "dnsd/error.h"
 #include "dnsd/names.h"
+#include "netlist.h"
 #include "registry.h"
 
 struct api {
@@ -356,6 +356,25 @@ static int decode_addresses(json_t *root, struct registry_instance *inst, struct
         inst->n_addrs = i + 1;
     }
     return 0;
+}
+
+/* Are all of inst's addresses inside the allowed networks (issue 6: a compromised service
+ * must not point others at an arbitrary host)? */
+static bool addresses_allowed(const struct api *api, const struct registry_instance *inst,
+                              struct bad *bad)
+{
+    if (api->cfg.n_allowed == 0)
+        return true;
+    for (size_t i = 0; i < inst->n_addrs; i++) {
+        const struct registry_addr *a = &inst->addrs[i];
+        if (!netlist_contains_addr(api->cfg.allowed, api->cfg.n_allowed, a->family, a->bytes)) {
+            char text[INET6_ADDRSTRLEN];
+            inet_ntop(a->family, a->bytes, text, sizeof(text));
+            reject(bad, "addresses", "address %s is not in allowed_addresses", text);
+            return false;
+        }
+    }
+    return true;
 }
 
 static bool decode_proto(json_t *root, struct registry_instance *inst, struct bad *bad)
@@ -1013,6 +1032,10 @@ static int handle_put(struct api *api, const char *service, const char *id, cons
     }
     if (err)
         goto done;
+    if (!addresses_allowed(api, &inst, &bad)) {
+        err = reply_bad(out, 403, &bad);
+        goto done;
+    }
 
     /* Render the reply from what will be stored before storing it, so that no failure can
      * come after the registry has changed. */
@@ -1598,79 +1621,4 @@ void api_set_persistence(struct api *api, const struct api_persistence *hooks)
 void api_set_ready(struct api *api, bool ready)
 {
     api->ready = ready;
-}
-
-/* ---- bearer tokens ------------------------------------------------------------------------ */
-
-_Static_assert(API_TOKEN_CMP_LEN == sizeof(((struct config_token *)0)->token),
-               "tokens are compared over their whole zero-padded buffer");
-
-bool api_token_equal(const char *a, const char *b)
-{
-    /* volatile: the compiler must not turn the loop into an early-exit memcmp. */
-    volatile unsigned char diff = 0;
-    for (size_t i = 0; i < API_TOKEN_CMP_LEN; i++)
-        diff |= (unsigned char)(a[i] ^ b[i]);
-    return diff == 0;
-}
-
-bool api_bearer_token(const char *authorization, const char **token, size_t *len)
-{
-    if (authorization == NULL || strncasecmp(authorization, "Bearer", 6) != 0 ||
-        (authorization[6] != ' ' && authorization[6] != '\t'))
-        return false;
-    const char *p = authorization + 6;
-    p += strspn(p, " \t");
-    size_t n = strcspn(p, " \t");
-    if (n == 0 || p[n + strspn(p + n, " \t")] != '\0')
-        return false;
-    *token = p;
-    *len = n;
-    return true;
-}
-
-const struct config_token *api_token_find(const struct config_token *tokens, size_t n,
-                                          const char *presented, size_t len)
-{
-    char padded[API_TOKEN_CMP_LEN] = {0};
-    /* A token too long to be configured still costs a full comparison, then never matches;
-     * the last byte of the padded buffer stays 0 in every configured token. */
-    bool too_long = len >= API_TOKEN_CMP_LEN;
-    memcpy(padded, presented, too_long ? API_TOKEN_CMP_LEN - 1 : len);
-    const struct config_token *found = NULL;
-    for (size_t i = 0; i < n; i++) {
-        bool eq = api_token_equal(padded, tokens[i].token);
-        /* Keep the first match without branching on the comparison's outcome. */
-        uintptr_t keep = (uintptr_t)0 - (uintptr_t)(eq & (found == NULL) & !too_long);
-        found = (const struct config_token *)(((uintptr_t)&tokens[i] & keep) |
-                                              ((uintptr_t)found & ~keep));
-    }
-    return found;
-}
-
-bool api_is_allowed(const struct config_token *tok, const char *method, const char *path)
-{
-    static const char services[] = "/v1/services/";
-    size_t path_len = strcspn(path, "?");
-    bool read_only = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
-    bool snapshot =
-        path_len == strlen("/v1/snapshot") && strncmp(path, "/v1/snapshot", path_len) == 0;
-
-    if (tok->scope == CONFIG_SCOPE_ADMIN)
-        return true;
-    if (snapshot)
-        return false;
-    if (read_only)
-        return true;
-    if (tok->scope != CONFIG_SCOPE_WRITE || path_len <= strlen(services) ||
-        strncmp(path, services, strlen(services)) != 0)
-        return false;
-    char service[256];
-    const char *start = path + strlen(services);
-    size_t n = strcspn(start, "/?");
-    if (n == 0 || n >= sizeof(service))
-        return false;
-    memcpy(service, start, n);
-    service[n] = '\0';
-    return fnmatch(tok->services, service, FNM_CASEFOLD) == 0;
 }

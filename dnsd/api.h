@@ -11,12 +11,17 @@
 
 struct registry;
 struct config_token;
+struct netlist_net;
 
 struct api_config {
     uint32_t lease_default_s; /* ttl when the body has none */
     uint32_t lease_min_s;     /* granted ttl is clamped to [min, max] and echoed */
     uint32_t lease_max_s;
     uint64_t deregister_after_default_ms; /* deregister_after when the body has none; 0 = never */
+    /* allowed_addresses: a PUT claiming an address outside every one of these networks gets
+     * 403 (field "addresses"); n_allowed 0 = any address */
+    const struct netlist_net *allowed; /* borrowed; must outlive the api */
+    size_t n_allowed;
 };
 
 /* api_handle flag: a parked watch's deadline passed; answer with the current state. */
@@ -92,7 +97,8 @@ void api_set_persistence(struct api *api, const struct api_persistence *hooks);
  * .../instances/{id}/heartbeat, PUT .../instances/{id}/maintenance, GET /v1/services, GET
  * /v1/services/{service}[?index=N&wait=D], GET /v1/health, POST (or PUT) /v1/snapshot;
  * HEAD is answered as GET. Errors
- * are {"error": "...", "field": "..."} with 400, 404, 405; a PUT of a new instance beyond
+ * are {"error": "...", "field": "..."} with 400, 404, 405, 403 (a PUT claiming an address
+ * outside api_config's allowed networks); a PUT of a new instance beyond
  * the registry's capacity (registry_options) gets 429 when its service is full and 503 when
  * the whole registry is, both without a field.
  * GET /v1/services/{service} (index = registry_service_index) and GET /v1/services (index =
@@ -112,33 +118,3 @@ int api_error_response(int status, const char *message, const char *field,
                        struct api_response *out);
 
 void api_response_clear(struct api_response *resp);
-
-/* ---- bearer tokens (TCP endpoints; a Unix socket's file permissions are its access control) */
-
-/* Bytes compared by api_token_equal: a token and its zero padding. */
-#define API_TOKEN_CMP_LEN 256
-
-/* Are the zero-padded buffers a and b (API_TOKEN_CMP_LEN bytes each) equal? Every byte is
- * compared, so the time taken does not depend on where they differ. */
-bool api_token_equal(const char *a, const char *b);
-
-/* Find the credential of an "Authorization: Bearer TOKEN" header value (RFC 6750 §2.1: the
- * scheme in any case, blanks around the token).
- * Returns: true and *token, *len (pointing into authorization); false when the header is
- * NULL, of another scheme, or has no token. */
-bool api_bearer_token(const char *authorization, const char **token, size_t *len);
-
-/* The configured token equal to presented (len bytes). Every one of the n tokens is compared
- * in full, with no early exit, so the time taken tells nothing of which token matched or how
- * much of one did; a presented token longer than the longest allowed is compared as well.
- * Returns: the matching token, or NULL when none matches.
- * Ownership: the result is borrowed from tokens. */
-const struct config_token *api_token_find(const struct config_token *tokens, size_t n,
-                                          const char *presented, size_t len);
-
-/* May the holder of tok send method to path (as api_handle takes it; a query string is
- * ignored)? Read scope: GET and HEAD. Write scope: also any method on
- * /v1/services/SERVICE[/...] where SERVICE matches tok->services (fnmatch(3), any case).
- * Admin scope: everything. Any method on /v1/snapshot needs admin.
- * Returns: true when allowed (the caller answers 403 otherwise). */
-bool api_is_allowed(const struct config_token *tok, const char *method, const char *path);

@@ -2,7 +2,8 @@
  * dnsd's entry point: command line, configuration, signals, the pid file, the loop, and
  * systemd's readiness protocol (sd_notify; a no-op when NOTIFY_SOCKET is unset).
  * Exit codes: 0 clean shutdown, 1 runtime failure (e.g. a port in use, a data directory
- * locked by another dnsd), 2 bad usage, configuration or zone file, 3 a damaged journal or
+ * locked by another dnsd), 2 bad usage, configuration or zone file (or, started as root, a
+ * user or group that does not exist), 3 a damaged journal or
  * snapshot in the data directory. Only this file may exit. */
 #include <errno.h>
 #include <getopt.h>
@@ -23,6 +24,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
+#include "privileges.h"
 
 enum {
     EXIT_RUNTIME = 1,
@@ -40,6 +42,8 @@ enum {
     OPT_VERSION,
     OPT_DATA_DIR,
     OPT_REPAIR_JOURNAL,
+    OPT_USER,
+    OPT_GROUP,
 };
 
 struct signals {
@@ -52,7 +56,8 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: dnsd [-c FILE] [--listen ADDR:PORT]... [--api unix:PATH|tcp:ADDR:PORT]...\n"
             "            [--domain NAME] [--zones DIR] [--log-level LEVEL] [--pid-file FILE]\n"
-            "            [--data-dir DIR] [--repair-journal] [--version] [--help]\n"
+            "            [--data-dir DIR] [--repair-journal] [--user USER] [--group GROUP]\n"
+            "            [--version] [--help]\n"
             "\n"
             "DNS-based service discovery: an authoritative DNS server for the services\n"
             "registered through its HTTP/JSON API.\n"
@@ -70,6 +75,10 @@ static void usage(FILE *out)
             "                       snapshots); default: none, in memory only\n"
             "  --repair-journal     start even if a journal is damaged mid-file: keep its\n"
             "                       valid records and move the damaged file aside\n"
+            "  --user USER          started as root: the user to run as after binding, a\n"
+            "                       name or uid (default dnsd; root keeps root, with a warning)\n"
+            "  --group GROUP        started as root: the group to run as (default: the user's\n"
+            "                       primary group)\n"
             "  --version            print the version and exit\n"
             "  -h, --help           print this help and exit\n"
             "\n"
@@ -91,6 +100,8 @@ struct flags {
     const char *pid_file;
     const char *data_dir;
     bool repair_journal;
+    const char *user;
+    const char *group;
 };
 
 static int parse_flags(int argc, char **argv, struct flags *f)
@@ -106,6 +117,8 @@ static int parse_flags(int argc, char **argv, struct flags *f)
         {"version", no_argument, NULL, OPT_VERSION},
         {"data-dir", required_argument, NULL, OPT_DATA_DIR},
         {"repair-journal", no_argument, NULL, OPT_REPAIR_JOURNAL},
+        {"user", required_argument, NULL, OPT_USER},
+        {"group", required_argument, NULL, OPT_GROUP},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -153,6 +166,19 @@ static int parse_flags(int argc, char **argv, struct flags *f)
         case OPT_REPAIR_JOURNAL:
             f->repair_journal = true;
             break;
+        case OPT_USER:
+        case OPT_GROUP:
+            if (optarg[0] == '\0' && opt == OPT_USER) {
+                fprintf(stderr, "dnsd: --user: must not be empty (root keeps running as root)\n");
+                return EXIT_CONFIG;
+            }
+            if (strlen(optarg) >= sizeof(((struct dnsd_config *)0)->user)) {
+                fprintf(stderr, "dnsd: --%s %s: longer than 63 bytes\n",
+                        opt == OPT_USER ? "user" : "group", optarg);
+                return EXIT_CONFIG;
+            }
+            *(opt == OPT_USER ? &f->user : &f->group) = optarg;
+            break;
         case OPT_VERSION:
             printf("dnsd %s\n", DNSD_VERSION);
             exit(0);
@@ -199,6 +225,30 @@ static int apply_flags(const struct flags *f, struct dnsd_config *cfg)
     if (f->data_dir)
         snprintf(cfg->data_dir, sizeof(cfg->data_dir), "%s", f->data_dir);
     cfg->persist_repair = f->repair_journal;
+    if (f->user)
+        snprintf(cfg->user, sizeof(cfg->user), "%s", f->user);
+    if (f->group)
+        snprintf(cfg->group, sizeof(cfg->group), "%s", f->group);
+    return 0;
+}
+
+/* Resolve who to run as (before anything opens, so a missing user fails fast) and say it. */
+static int plan_privileges(const struct dnsd_config *cfg, struct privileges_plan *plan)
+{
+    char err[CONFIG_ERR_LEN];
+    if (privileges_plan(cfg->user, cfg->group, geteuid(), plan, err, sizeof(err)) != 0) {
+        log_error("main", "cannot start: %s", err);
+        return EXIT_CONFIG;
+    }
+    if (!plan->was_root)
+        log_info("main", "running as uid %lu (not root): the user and group options do not apply",
+                 (unsigned long)geteuid());
+    else if (plan->keep_root)
+        log_warn("main",
+                 "keeping root privileges because user is \"%s\": dnsd refuses to keep running "
+                 "as root unless told to explicitly; set user to an unprivileged account "
+                 "(default dnsd) to drop root after binding",
+                 cfg->user);
     return 0;
 }
 
@@ -295,6 +345,14 @@ int main(int argc, char **argv)
     /* A client that goes away mid-answer must not kill the server. */
     signal(SIGPIPE, SIG_IGN);
 
+    struct privileges_plan plan;
+    if ((rc = plan_privileges(&cfg, &plan)) != 0)
+        return rc;
+    if (privileges_prepare(&plan, &cfg, err, sizeof(err)) != 0) {
+        log_error("main", "cannot start: %s", err);
+        return EXIT_RUNTIME;
+    }
+
     uv_loop_t loop;
     uv_loop_init(&loop);
     struct signals sig = {0};
@@ -310,6 +368,19 @@ int main(int argc, char **argv)
     }
     if (cfg.pid_file[0] && (rc = write_pid_file(cfg.pid_file)) != 0)
         log_warn("main", "cannot write pid file %s: %s", cfg.pid_file, dnsd_strerror(rc));
+    /* Everything privileged is open: from here on dnsd is the configured user. */
+    if (privileges_apply(&plan, &cfg, err, sizeof(err)) != 0) {
+        log_error("main", "cannot start: %s", err);
+        daemon_stop(sig.daemon);
+        uv_run(&loop, UV_RUN_DEFAULT);
+        uv_loop_close(&loop);
+        if (cfg.pid_file[0])
+            unlink(cfg.pid_file);
+        return EXIT_RUNTIME;
+    }
+    if (plan.drop)
+        log_info("main", "dropped root: running as user %s (uid %lu), group %s (gid %lu)",
+                 plan.user, (unsigned long)plan.uid, plan.group, (unsigned long)plan.gid);
 
     uv_signal_init(&loop, &sig.term);
     uv_signal_init(&loop, &sig.intr);
