@@ -219,6 +219,8 @@ enum opt_kind {
     OPT_SHARE,    /* a number 0 < x <= 1, stored as a double */
     OPT_FSYNC,    /* "always", "interval" or "off", stored as enum config_fsync */
     OPT_GRACE,    /* "" (CONFIG_GRACE_ONE_LEASE) or a duration, stored as uint64_t ms */
+    OPT_STRING,   /* any string shorter than max bytes, stored in char[max] */
+    OPT_NETS,     /* a list of 0..max networks (netlist_parse) in struct netlist_net[max] */
     OPT_GROUP,    /* a nested group { ... } of the options in sub */
 };
 
@@ -228,21 +230,40 @@ struct opt {
     size_t offset;
     int64_t min, max;      /* integers and durations (in ms) */
     const struct opt *sub; /* OPT_GROUP: its options, ended by a NULL name */
+    size_t count;          /* OPT_NETS: offset of the size_t holding the number of networks */
 };
 
 #define OPT(name, kind, field, min, max)                                                           \
     {                                                                                              \
-        name, kind, offsetof(struct dnsd_config, field), min, max, NULL                            \
+        name, kind, offsetof(struct dnsd_config, field), min, max, NULL, 0                         \
     }
 #define GROUP(name, opts)                                                                          \
     {                                                                                              \
-        name, OPT_GROUP, 0, 0, 0, opts                                                             \
+        name, OPT_GROUP, 0, 0, 0, opts, 0                                                          \
     }
 #define END                                                                                        \
     {                                                                                              \
-        NULL, OPT_U32, 0, 0, 0, NULL                                                               \
+        NULL, OPT_U32, 0, 0, 0, NULL, 0                                                            \
     }
+#define NETS_OPT(name, field, n_field, max)                                                        \
+    {                                                                                              \
+        name, OPT_NETS, offsetof(struct dnsd_config, field), 0, max, NULL,                         \
+            offsetof(struct dnsd_config, n_field)                                                  \
+    }
+#define STRING_OPT(name, field)                                                                    \
+    OPT(name, OPT_STRING, field, 0, sizeof(((struct dnsd_config *)0)->field))
 #define TTL_MAX INT64_C(2147483647) /* RFC 2181 §8 */
+
+static const struct opt rrl_opts[] = {
+    OPT("enabled", OPT_BOOL, rrl.enabled, 0, 1),
+    OPT("responses_per_second", OPT_U32, rrl.responses_per_second, 1, 1000000),
+    OPT("slip", OPT_U32, rrl.slip, 0, 10),
+    OPT("ipv4_prefix", OPT_U32, rrl.ipv4_prefix, 8, 32),
+    OPT("ipv6_prefix", OPT_U32, rrl.ipv6_prefix, 16, 128),
+    OPT("table_size", OPT_U32, rrl.table_size, 1024, 16777216),
+    NETS_OPT("exempt", rrl.exempt, rrl.n_exempt, RRL_MAX_EXEMPT),
+    END,
+};
 
 static const struct opt dns_opts[] = {
     OPT("ttl", OPT_U32, dns_ttl, 0, 604800),
@@ -252,6 +273,7 @@ static const struct opt dns_opts[] = {
     OPT("tcp_max_connections", OPT_U32, tcp_max_connections, 1, 65535),
     OPT("tcp_max_connection_ms", OPT_U32, tcp_max_connection_ms, 1, 86400000),
     OPT("udp_rcvbuf", OPT_U32, udp_rcvbuf, 0, 1073741824),
+    GROUP("rrl", rrl_opts),
     END,
 };
 
@@ -273,6 +295,9 @@ static const struct opt api_opts[] = {
     OPT("timeout_s", OPT_U32, api_timeout_s, 1, 3600),
     OPT("max_header", OPT_SIZE, api_max_header, 4096, 1024 * 1024),
     OPT("allow_plain_tcp", OPT_BOOL, api_allow_plain_tcp, 0, 1),
+    STRING_OPT("tls_cert", api_tls_cert),
+    STRING_OPT("tls_key", api_tls_key),
+    STRING_OPT("socket_group", api_socket_group),
     END,
 };
 
@@ -397,14 +422,21 @@ static void set_string(char *dst, size_t dst_len, const char *src)
 
 void config_init_defaults(struct dnsd_config *cfg)
 {
+    int rc;
     memset(cfg, 0, sizeof(*cfg));
     set_string(cfg->domain, sizeof(cfg->domain), DNSD_DEFAULT_DOMAIN);
     set_string(cfg->zones_dir, sizeof(cfg->zones_dir), "/etc/dnsd/zones");
     cfg->zones_dir_set = false;
     forward_config_init(&cfg->forward);
+    rrl_config_init(&cfg->rrl);
+    set_string(cfg->user, sizeof(cfg->user), "dnsd");
+    /* Any address: the allow-list is opt-in. */
+    rc = netlist_parse("0.0.0.0/0", &cfg->allowed_addresses[0]);
+    rc |= netlist_parse("::/0", &cfg->allowed_addresses[1]);
+    cfg->n_allowed_addresses = 2;
 
     const char *why;
-    int rc = parse_listen("127.0.0.1:8053", &cfg->listen[0], &why);
+    rc |= parse_listen("127.0.0.1:8053", &cfg->listen[0], &why);
     rc |= parse_listen("[::1]:8053", &cfg->listen[1], &why);
     rc |= parse_api("unix:" DNSD_DEFAULT_API_SOCKET, &cfg->api[0], &why);
     (void)rc; /* constant input: cannot fail */
@@ -518,6 +550,13 @@ static int check_opts(const struct dnsd_config *cfg, const char *prefix, const s
                 FAIL(path, "", "%s: '%s' is not a valid domain name", path, v);
             continue;
         }
+        if (o->kind == OPT_STRING)
+            continue; /* any text that fits; its meaning is checked where it is used */
+        if (o->kind == OPT_NETS) {
+            if (*(const size_t *)(const void *)((const char *)cfg + o->count) > (size_t)o->max)
+                FAIL(path, "", "%s: at most %" PRId64 " networks", path, o->max);
+            continue;
+        }
         if (o->kind == OPT_SHARE) {
             if (!is_share(*(const double *)(const void *)((const char *)cfg + o->offset)))
                 FAIL(path, "", "%s: must be a number above 0 and at most 1", path);
@@ -572,6 +611,13 @@ static int check_config(const struct dnsd_config *cfg, char *err, size_t err_len
         FAIL("log_level", "", "log_level: must be error, warn, info or debug");
     if (cfg->log_format != LOG_FORMAT_TEXT && cfg->log_format != LOG_FORMAT_JSON)
         FAIL("log_format", "", "log_format: must be text or json");
+    if (cfg->user[0] == '\0')
+        FAIL("user", "",
+             "user: must not be empty: name the unprivileged user dnsd runs as after binding "
+             "(\"root\" keeps running as root)");
+    if (cfg->n_allowed_addresses < 1 || cfg->n_allowed_addresses > CONFIG_MAX_ALLOWED_ADDRESSES)
+        FAIL("allowed_addresses", "", "allowed_addresses: must name 1..%d networks",
+             CONFIG_MAX_ALLOWED_ADDRESSES);
     for (size_t i = 0; i < cfg->n_api && i < CONFIG_MAX_API; i++) {
         const struct config_api *a = &cfg->api[i];
         if (a->kind != CONFIG_API_TCP)
@@ -582,13 +628,21 @@ static int check_config(const struct dnsd_config *cfg, char *err, size_t err_len
                  "api: tcp:%s:%u needs at least one entry in 'tokens': every request "
                  "on a TCP endpoint must carry Authorization: Bearer TOKEN",
                  a->host, a->port);
-        if (!config_api_is_loopback(a) && !cfg->api_allow_plain_tcp)
+        /* Bearer tokens must not cross a network in clear text unless explicitly allowed. */
+        if (!config_api_is_loopback(a) && cfg->api_tls_cert[0] == '\0' && !cfg->api_allow_plain_tcp)
             FAIL("api", "api_options.allow_plain_tcp",
-                 "api: tcp:%s:%u is not a loopback address and TLS is not implemented yet; set "
-                 "api_options.allow_plain_tcp = true to serve plain HTTP there (tokens and "
-                 "registrations then cross the network unencrypted)",
+                 "api: tcp:%s:%u is not a loopback address: set api_options.tls_cert and "
+                 "api_options.tls_key to serve HTTPS there, or api_options.allow_plain_tcp = "
+                 "true to serve plain HTTP (tokens and registrations then cross the network "
+                 "unencrypted)",
                  a->host, a->port);
     }
+    if ((cfg->api_tls_cert[0] == '\0') != (cfg->api_tls_key[0] == '\0'))
+        FAIL(cfg->api_tls_cert[0] ? "api_options.tls_cert" : "api_options.tls_key", "",
+             "api_options.%s: set without api_options.%s; TLS needs both the certificate and "
+             "its private key",
+             cfg->api_tls_cert[0] ? "tls_cert" : "tls_key",
+             cfg->api_tls_cert[0] ? "tls_key" : "tls_cert");
 
     for (size_t g = 0; g < N_GROUPS; g++) {
         int rc = check_opts(cfg, groups[g].name, groups[g].opts, err, err_len, where);
@@ -684,6 +738,36 @@ static int load_int(struct loader *ld, const config_setting_t *s, const char *pa
 static int load_group(struct loader *ld, const config_setting_t *grp, const char *prefix,
                       const struct opt *opts, struct dnsd_config *cfg);
 
+/* A list of networks ("ADDR/PREFIX" or "ADDR"): replaces the previous list; [ ] empties it. */
+static int load_nets(struct loader *ld, const config_setting_t *s, const char *path,
+                     const struct opt *o, struct dnsd_config *cfg)
+{
+    struct netlist_net *nets = (struct netlist_net *)(void *)((char *)cfg + o->offset);
+    int type = config_setting_type(s);
+    if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST)
+        return fail(ld, s, "%s: must be a list of strings such as [ \"10.0.0.0/8\" ]", path);
+    int n = config_setting_length(s);
+    if (n > o->max)
+        return fail(ld, s, "%s: at most %" PRId64 " networks", path, o->max);
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+        struct netlist_net net;
+        if (config_setting_type(e) != CONFIG_TYPE_STRING)
+            return fail(ld, e, "%s[%d]: must be a string", path, i);
+        const char *text = config_setting_get_string(e);
+        if (netlist_parse(text, &net) < 0)
+            return fail(ld, e, "%s[%d]: '%s': not ADDR/PREFIX or ADDR (host bits must be 0)", path,
+                        i, text);
+    }
+    /* Parsed again in place, so that the whole array is written the way the defaults are. */
+    memset(nets, 0, sizeof(*nets) * (size_t)o->max);
+    for (int i = 0; i < n; i++)
+        (void)netlist_parse(config_setting_get_string(config_setting_get_elem(s, (unsigned)i)),
+                            &nets[i]);
+    *(size_t *)(void *)((char *)cfg + o->count) = (size_t)n;
+    return 0;
+}
+
 static int load_option(struct loader *ld, const config_setting_t *s, const char *path,
                        const struct opt *o, struct dnsd_config *cfg)
 {
@@ -754,6 +838,15 @@ static int load_option(struct loader *ld, const config_setting_t *s, const char 
         set_string(field, 256, name);
         return 0;
     }
+    case OPT_NETS:
+        return load_nets(ld, s, path, o, cfg);
+    case OPT_STRING:
+        if ((rc = get_string(ld, s, path, &text)) < 0)
+            return rc;
+        if (strlen(text) >= (size_t)o->max)
+            return fail(ld, s, "%s: longer than %" PRId64 " bytes", path, o->max - 1);
+        set_string(field, (size_t)o->max, text);
+        return 0;
     case OPT_MODE: {
         /* libconfig has no octal integers (0660 would read as 660), hence a string. */
         if (config_setting_type(s) != CONFIG_TYPE_STRING)
@@ -938,6 +1031,48 @@ static int load_path(struct loader *ld, const config_setting_t *s, const char *n
     return 0;
 }
 
+/* user / group: a name or a number, shorter than 64 bytes; user must not be empty. */
+static int load_account(struct loader *ld, const config_setting_t *s, const char *name,
+                        char dst[64])
+{
+    const char *text = "";
+    int rc = get_string(ld, s, name, &text);
+    if (rc < 0)
+        return rc;
+    if (name[0] == 'u' && text[0] == '\0')
+        return fail(ld, s,
+                    "user: must not be empty: name the unprivileged user dnsd runs as after "
+                    "binding (\"root\" keeps running as root)");
+    if (strlen(text) >= 64)
+        return fail(ld, s, "%s: longer than 63 bytes", name);
+    set_string(dst, 64, text);
+    return 0;
+}
+
+/* allowed_addresses = [ "ADDR/PREFIX", ... ]: replaces the list; 1..64 networks. */
+static int load_allowed_addresses(struct loader *ld, const config_setting_t *s,
+                                  struct dnsd_config *cfg)
+{
+    int rc = check_string_list(ld, s, "allowed_addresses", CONFIG_MAX_ALLOWED_ADDRESSES);
+    if (rc < 0)
+        return rc;
+    int n = config_setting_length(s);
+    struct netlist_net nets[CONFIG_MAX_ALLOWED_ADDRESSES];
+    memset(nets, 0, sizeof(nets));
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+        const char *text = config_setting_get_string(e);
+        if (netlist_parse(text, &nets[i]) < 0)
+            return fail(ld, e,
+                        "allowed_addresses[%d]: '%s': not a network ADDR/PREFIX or a single "
+                        "ADDR (numeric IPv4 or IPv6, no host bits past the prefix)",
+                        i, text);
+    }
+    memcpy(cfg->allowed_addresses, nets, sizeof(nets));
+    cfg->n_allowed_addresses = (size_t)n;
+    return 0;
+}
+
 /* forwarders = [ "ADDR[:PORT]", ... ]: replaces the list; [ ] turns forwarding off. */
 static int load_forwarders(struct loader *ld, const config_setting_t *s, struct dnsd_config *cfg)
 {
@@ -1040,6 +1175,10 @@ static int load_root_setting(struct loader *ld, const config_setting_t *s, struc
         return load_path(ld, s, name, true, cfg->pid_file);
     if (strcmp(name, "data_dir") == 0)
         return load_path(ld, s, name, true, cfg->data_dir);
+    if (strcmp(name, "user") == 0 || strcmp(name, "group") == 0)
+        return load_account(ld, s, name, name[0] == 'u' ? cfg->user : cfg->group);
+    if (strcmp(name, "allowed_addresses") == 0)
+        return load_allowed_addresses(ld, s, cfg);
     if (strcmp(name, "log_level") == 0) {
         if ((rc = get_string(ld, s, name, &text)) < 0)
             return rc;

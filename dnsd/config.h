@@ -11,10 +11,13 @@
 
 #include "forward.h"
 #include "log.h"
+#include "netlist.h"
+#include "rrl.h"
 
 #define CONFIG_MAX_LISTEN 16
 #define CONFIG_MAX_API 4
 #define CONFIG_ERR_LEN 512
+#define CONFIG_MAX_ALLOWED_ADDRESSES 64
 /* persistence.restart_grace "" (the default): each restored instance gets one lease. */
 #define CONFIG_GRACE_ONE_LEASE UINT64_MAX
 
@@ -79,6 +82,12 @@ struct dnsd_config {
     uint32_t query_log_sample;     /* 1 in this many queries is logged */
     char pid_file[4096];           /* "" = none */
     struct forward_config forward; /* forwarders [ ] and forward { }; no servers: REFUSED */
+    /* user / group: who dnsd runs as after binding when started as root */
+    char user[64];  /* a name or a numeric uid; "root" keeps running as root */
+    char group[64]; /* a name or a numeric gid; "" = the user's primary group */
+    /* allowed_addresses [ ]: the networks a registration may claim addresses in */
+    struct netlist_net allowed_addresses[CONFIG_MAX_ALLOWED_ADDRESSES];
+    size_t n_allowed_addresses;
 
     /* dns { } */
     uint32_t dns_ttl;      /* answer TTL cap for registry records, seconds */
@@ -88,6 +97,7 @@ struct dnsd_config {
     uint32_t tcp_max_connections;
     uint32_t tcp_max_connection_ms; /* total lifetime of a TCP connection */
     uint32_t udp_rcvbuf;            /* SO_RCVBUF asked for, bytes; 0 = system default */
+    struct rrl_config rrl;          /* dns { rrl { } }: response rate limiting of UDP */
 
     /* soa { } : the synthesised apex of the service domain */
     char ns_name[256]; /* "" = "ns." + domain */
@@ -102,8 +112,15 @@ struct dnsd_config {
     size_t api_max_header;  /* per-connection memory for the request line, headers and
                                buffers (MHD_OPTION_CONNECTION_MEMORY_LIMIT), bytes */
 
-    /* api_options.allow_plain_tcp: plain HTTP on a non-loopback TCP address (no TLS yet) */
+    /* api_options.allow_plain_tcp: plain HTTP on a non-loopback TCP address without TLS */
     bool api_allow_plain_tcp;
+    /* api_options.tls_cert / tls_key: PEM files; both set = TCP endpoints serve HTTPS only,
+     * both "" = plain HTTP */
+    char api_tls_cert[4096];
+    char api_tls_key[4096];
+    /* api_options.socket_group: group of the Unix socket files, a name or a numeric gid;
+     * "" = the process's group */
+    char api_socket_group[64];
     /* tokens ( ) */
     struct config_token tokens[CONFIG_MAX_TOKENS];
     size_t n_tokens;
@@ -175,6 +192,8 @@ const char *config_fsync_name(enum config_fsync fsync);
 
 /* Check cross-field rules (lease_min <= lease_default <= lease_max, dns_min_ttl <= dns_ttl,
  * at least one listen address, udp_max_size in 512..65535, a TCP API endpoint only with a
- * token, on a non-loopback address only with api_options.allow_plain_tcp ...).
+ * token, on a non-loopback address only with TLS (api_options.tls_cert and tls_key, set
+ * both or neither) or api_options.allow_plain_tcp ...). No I/O: the TLS files and the
+ * socket group are checked when the API server starts.
  * Returns: 0, DNSD_EINVAL with err naming the option. */
 int config_validate(const struct dnsd_config *cfg, char *err, size_t err_len);

@@ -633,6 +633,8 @@ int daemon_start(uv_loop_t *loop, const struct dnsd_config *cfg, struct daemon *
         .lease_min_s = cfg->lease_min_s,
         .lease_max_s = cfg->lease_max_s,
         .deregister_after_default_ms = cfg->health_deregister_after_ms,
+        .allowed = d->cfg.allowed_addresses, /* d->cfg outlives the api */
+        .n_allowed = d->cfg.n_allowed_addresses,
     };
     d->api = d->reg ? api_new(d->reg, &api_cfg) : NULL;
     if (d->reg == NULL || d->ans == NULL || d->api == NULL) {
@@ -659,6 +661,7 @@ int daemon_start(uv_loop_t *loop, const struct dnsd_config *cfg, struct daemon *
         .tcp_max_connection_ms = cfg->tcp_max_connection_ms,
         .udp_rcvbuf = cfg->udp_rcvbuf,
         .forward = &cfg->forward,
+        .rrl = &cfg->rrl,
         .query = {.domain = d->cfg.domain,
                   .dns_ttl = cfg->dns_ttl,
                   .min_ttl = cfg->dns_min_ttl,
@@ -675,6 +678,9 @@ int daemon_start(uv_loop_t *loop, const struct dnsd_config *cfg, struct daemon *
         .max_connections = cfg->api_max_connections,
         .timeout_s = cfg->api_timeout_s,
         .max_header = cfg->api_max_header,
+        .socket_group = cfg->api_socket_group,
+        .tls_cert = cfg->api_tls_cert,
+        .tls_key = cfg->api_tls_key,
         .tokens = d->cfg.tokens,
         .n_tokens = d->cfg.n_tokens,
     };

@@ -32,6 +32,7 @@ static const char *const check_kind_names[2] = {"tcp", "http"};
 static const char *const check_outcome_names[3] = {"pass", "warn", "fail"};
 static const char *const forward_outcome_names[METRICS_N_FORWARD_OUTCOMES] = {
     "answered", "servfail", "refused"};
+static const char *const rrl_action_names[METRICS_N_RRL_ACTIONS] = {"dropped", "slipped"};
 static const char *const reg_kind_names[METRICS_N_REG_KINDS] = {"register", "deregister",
                                                                 "heartbeat", "expire", "health"};
 static const char *const api_class_names[METRICS_N_API_CLASSES] = {"2xx", "4xx", "5xx"};
@@ -52,6 +53,8 @@ void metrics_dns_add(struct metrics_dns *sum, const struct metrics_dns *part)
     sum->tcp_connections += part->tcp_connections;
     for (size_t o = 0; o < METRICS_N_FORWARD_OUTCOMES; o++)
         sum->forwarded[o] += part->forwarded[o];
+    for (size_t a = 0; a < METRICS_N_RRL_ACTIONS; a++)
+        sum->rate_limited[a] += part->rate_limited[a];
 }
 
 /* HELP and TYPE lines of one family. */
@@ -122,6 +125,13 @@ static void render_dns(FILE *f, const struct metrics_dns *m)
     for (size_t o = 0; o < METRICS_N_FORWARD_OUTCOMES; o++)
         fprintf(f, "dnsd_forward_queries_total{outcome=\"%s\"} %" PRIu64 "\n",
                 forward_outcome_names[o], m->forwarded[o]);
+
+    family(f, "dnsd_dns_rate_limited_total", "counter",
+           "UDP answers over their client network's rate (dns.rrl), by action: dropped (not "
+           "sent) or slipped (sent truncated so the client retries over TCP).");
+    for (size_t a = 0; a < METRICS_N_RRL_ACTIONS; a++)
+        fprintf(f, "dnsd_dns_rate_limited_total{action=\"%s\"} %" PRIu64 "\n", rrl_action_names[a],
+                m->rate_limited[a]);
 }
 
 static void render_changes(FILE *f, const struct metrics_registry *m)

@@ -63,6 +63,13 @@ enum metrics_forward_outcome {
     METRICS_N_FORWARD_OUTCOMES,
 };
 
+/* What response rate limiting (rrl.h) did to a UDP answer over its client's rate. */
+enum metrics_rrl_action {
+    METRICS_RRL_DROPPED, /* not sent */
+    METRICS_RRL_SLIPPED, /* sent truncated: header and question with TC */
+    METRICS_N_RRL_ACTIONS,
+};
+
 /* DNS counters of one DNS loop. Every field is a sum, so the counters of several loops
  * add up with metrics_dns_add. Zero-initialise. */
 struct metrics_dns {
@@ -75,6 +82,8 @@ struct metrics_dns {
     uint64_t tcp_connections; /* gauge: open DNS TCP connections */
     /* questions for names outside every zone, by enum metrics_forward_outcome */
     uint64_t forwarded[METRICS_N_FORWARD_OUTCOMES];
+    /* UDP answers over their client's rate, by enum metrics_rrl_action */
+    uint64_t rate_limited[METRICS_N_RRL_ACTIONS];
 };
 
 /* Registry changes, by enum metrics_registry_kind. Counted by the daemon's registry change

@@ -29,6 +29,7 @@
 struct query_ctx {
     struct query_config cfg;  /* domain borrowed from the caller */
     ldns_rdf *domain;         /* owned: cfg.domain as a name */
+    size_t domain_labels;     /* ldns_dname_label_count(domain) */
     ldns_buffer *out;         /* owned: the rendered response */
     struct wire_query q;      /* owned fields: the current request */
     ldns_rr_list *answer;     /* owned list; records borrowed from the zones or from owned */
@@ -110,6 +111,7 @@ struct query_ctx *query_ctx_new(const struct query_config *cfg)
     if (!ctx->domain || !ctx->out || !ctx->answer || !ctx->authority || !ctx->additional ||
         !ctx->owned || !ctx->fast_qname || !ctx->fast_out)
         goto fail;
+    ctx->domain_labels = ldns_dname_label_count(ctx->domain);
     return ctx;
 
 fail:
@@ -415,7 +417,7 @@ static size_t relative_labels(const struct query_ctx *ctx, const ldns_rdf *name,
                               const uint8_t *label[QUERY_MAX_REG_LABELS],
                               uint8_t len[QUERY_MAX_REG_LABELS])
 {
-    size_t n = ldns_dname_label_count(name) - ldns_dname_label_count(ctx->domain);
+    size_t n = ldns_dname_label_count(name) - ctx->domain_labels;
     if (n > QUERY_MAX_REG_LABELS)
         return n;
     const uint8_t *p = ldns_rdf_data(name);
@@ -804,7 +806,7 @@ static int answer_registry(struct lookup *lk, const struct reg_name *rn, size_t 
 static int registry_ancestor_exists(struct lookup *lk, const ldns_rdf *name, bool *exists)
 {
     size_t labels = ldns_dname_label_count(name);
-    size_t base = ldns_dname_label_count(lk->ctx->domain);
+    size_t base = lk->ctx->domain_labels;
     *exists = false;
     for (size_t drop = 1; labels - drop > base && !*exists; drop++) {
         if (labels - drop - base > QUERY_MAX_REG_LABELS)
@@ -940,21 +942,37 @@ static bool fast_parse(const uint8_t *req, size_t len, struct fast_query *fq)
     return pos == len;
 }
 
-/* INSTANCE.SERVICE.D in wire form into out; returns its length. */
-static size_t fast_target(const struct query_ctx *ctx, const char *service,
-                          const struct answers_instance *inst, uint8_t out[LDNS_MAX_DOMAINLEN])
+/* The SRV targets of one answer, INSTANCE.SERVICE.D in wire form: SERVICE.D is written
+ * once after room for the longest INSTANCE label, and each target is made by writing its
+ * INSTANCE label just in front of it. */
+struct fast_targets {
+    uint8_t buf[1 + DNSD_LABEL_MAX + 1 + DNSD_LABEL_MAX + LDNS_MAX_DOMAINLEN];
+    size_t suffix_len; /* SERVICE.D at buf + 1 + DNSD_LABEL_MAX */
+};
+
+static void fast_targets_init(const struct query_ctx *ctx, const char *service,
+                              struct fast_targets *t)
+{
+    uint8_t *p = t->buf + 1 + DNSD_LABEL_MAX;
+    size_t svc_len = strlen(service);
+    p[0] = (uint8_t)svc_len;
+    memcpy(p + 1, service, svc_len);
+    memcpy(p + 1 + svc_len, ldns_rdf_data(ctx->domain), ldns_rdf_size(ctx->domain));
+    t->suffix_len = 1 + svc_len + ldns_rdf_size(ctx->domain);
+}
+
+/* inst's target, borrowed from t until the next call; NULL when it is longer than a name
+ * may be (RFC 1035 §2.3.4), which the full path answers. */
+static const uint8_t *fast_target(struct fast_targets *t, const struct answers_instance *inst)
 {
     const char *id = answers_instance_id(inst);
-    size_t id_len = strlen(id), svc_len = strlen(service);
-    size_t n = 0;
-    out[n++] = (uint8_t)id_len;
-    memcpy(out + n, id, id_len);
-    n += id_len;
-    out[n++] = (uint8_t)svc_len;
-    memcpy(out + n, service, svc_len);
-    n += svc_len;
-    memcpy(out + n, ldns_rdf_data(ctx->domain), ldns_rdf_size(ctx->domain));
-    return n + ldns_rdf_size(ctx->domain);
+    size_t id_len = strlen(id);
+    if (id_len > DNSD_LABEL_MAX || 1 + id_len + t->suffix_len > LDNS_MAX_DOMAINLEN)
+        return NULL;
+    uint8_t *p = t->buf + DNSD_LABEL_MAX - id_len;
+    p[0] = (uint8_t)id_len;
+    memcpy(p + 1, id, id_len);
+    return p;
 }
 
 /* The A or AAAA RRset of the matched instances, as answer_addresses builds it; returns the
@@ -976,8 +994,9 @@ static size_t fast_addresses(struct lookup *lk, size_t n_match, ldns_rr_type typ
                 contributes = true;
             }
         }
-        if (contributes && lease_ttl(lk, inst) < ttl)
-            ttl = lease_ttl(lk, inst);
+        uint32_t inst_ttl = contributes ? lease_ttl(lk, inst) : UINT32_MAX;
+        if (inst_ttl < ttl)
+            ttl = inst_ttl;
     }
     if (n_addrs > 1)
         qsort(ctx->addrs, n_addrs, sizeof(*ctx->addrs), compare_addrs);
@@ -1023,18 +1042,24 @@ static size_t fast_srv(struct lookup *lk, size_t n_match, const struct reg_name 
     struct query_ctx *ctx = lk->ctx;
     uint32_t ttl = UINT32_MAX;
     for (size_t i = 0; i < n_match; i++) {
-        if (lease_ttl(lk, ctx->match[i]) < ttl)
-            ttl = lease_ttl(lk, ctx->match[i]);
+        uint32_t inst_ttl = lease_ttl(lk, ctx->match[i]);
+        if (inst_ttl < ttl)
+            ttl = inst_ttl;
     }
     size_t k = n_match > 1 ? (size_t)(ctx->rotation % n_match) : 0;
-    uint8_t target[LDNS_MAX_DOMAINLEN];
+    struct fast_targets targets;
+    fast_targets_init(ctx, rn->service, &targets);
     for (size_t i = 0; i < n_match; i++) {
         const struct answers_instance *inst = ctx->match[(i + k) % n_match];
+        const uint8_t *target = fast_target(&targets, inst);
+        if (target == NULL) {
+            render_fail(rw);
+            return 0;
+        }
         size_t start = render_rr_begin(rw, owner, LDNS_RR_TYPE_SRV, ttl);
         render_u16(rw, answers_instance_priority(inst));
         render_u16(rw, answers_instance_weight(inst));
         render_u16(rw, answers_instance_port(inst));
-        fast_target(ctx, rn->service, inst, target);
         render_name(rw, target, false);
         render_rr_end(rw, start);
     }
@@ -1050,10 +1075,13 @@ static size_t fast_srv_additional(struct lookup *lk, size_t n_match, const struc
     struct query_ctx *ctx = lk->ctx;
     size_t k = n_match > 1 ? (size_t)(ctx->rotation % n_match) : 0;
     size_t kept = 0;
-    uint8_t target[LDNS_MAX_DOMAINLEN];
+    struct fast_targets targets;
+    fast_targets_init(ctx, rn->service, &targets);
     for (size_t i = 0; i < n_match; i++) {
         const struct answers_instance *inst = ctx->match[(i + k) % n_match];
-        fast_target(ctx, rn->service, inst, target);
+        const uint8_t *target = fast_target(&targets, inst);
+        if (target == NULL)
+            return kept; /* fast_srv has already sent the whole answer to the full path */
         for (int pass = 0; pass < 2; pass++) {
             size_t set_start = rw->len;
             size_t n =
@@ -1119,6 +1147,17 @@ static void fast_soa(const struct lookup *lk, struct render *rw)
     render_rr_end(rw, start);
 }
 
+/* Is zone's origin the service domain? The byte compare settles the usual case (both
+ * spelled alike) without ldns_dname_compare's label walk. */
+static bool is_service_zone(const struct query_ctx *ctx, const struct zonestore_zone *zone)
+{
+    const ldns_rdf *origin = zonestore_zone_origin(zone);
+    if (ldns_rdf_size(origin) != ldns_rdf_size(ctx->domain))
+        return false;
+    return memcmp(ldns_rdf_data(origin), ldns_rdf_data(ctx->domain), ldns_rdf_size(origin)) == 0 ||
+           ldns_dname_compare(origin, ctx->domain) == 0;
+}
+
 /* Is the zone's SOA one the hot path can copy (class IN, the usual seven fields)? */
 static bool soa_is_plain(const ldns_rr *soa)
 {
@@ -1148,8 +1187,7 @@ static bool fast_answer(struct query_ctx *ctx, const struct zonestore *zs,
     memcpy(ctx->fast_name, fq.question, fq.qname_len);
     ldns_rdf_set_size(ctx->fast_qname, fq.qname_len);
     const struct zonestore_zone *zone = zonestore_find_zone(zs, ctx->fast_qname);
-    if (!zone || ldns_dname_compare(zonestore_zone_origin(zone), ctx->domain) != 0 ||
-        !soa_is_plain(zonestore_zone_soa(zone)))
+    if (!zone || !is_service_zone(ctx, zone) || !soa_is_plain(zonestore_zone_soa(zone)))
         return false;
     struct zonestore_match m;
     zonestore_lookup(zone, ctx->fast_qname, &m);

@@ -147,6 +147,11 @@ void render_rr_end(struct render *r, size_t rdata_start)
     r->buf[rdata_start - 1] = (uint8_t)n;
 }
 
+void render_fail(struct render *r)
+{
+    r->overflow = true;
+}
+
 void render_cut(struct render *r, size_t len)
 {
     r->len = len;

@@ -49,6 +49,10 @@ size_t render_rr_begin(struct render *r, const uint8_t *owner, uint16_t type, ui
 /* Fill in the RDLENGTH of the record whose RDATA started at rdata_start. */
 void render_rr_end(struct render *r, size_t rdata_start);
 
+/* Mark the message unusable, as a write that did not fit does: for a caller that finds a
+ * part it cannot write (a name longer than 255 bytes). */
+void render_fail(struct render *r);
+
 /* Cut the message back to len bytes (len <= current length), forgetting the names
  * remembered past the cut. */
 void render_cut(struct render *r, size_t len);

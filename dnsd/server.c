@@ -2,16 +2,20 @@
  * DNS over UDP and TCP on libuv. Receives a message, asks query.c for the answer, sends it.
  * TCP connections (RFC 7766) live on an LRU list so the idle timeout and the connection
  * cap can close the longest-idle one first (RFC 7766 §6.2.3); each also has a total lifetime.
- * UDP reads up to UDP_BATCH datagrams per system call (recvmmsg). A question outside every
+ * UDP reads up to UDP_BATCH datagrams per system call (recvmmsg) and sends their answers
+ * together (sendmmsg). A question outside every
  * zone from an allowed client goes to forward.c and is answered when the upstream replies.
  * No DNS logic here. */
 #include "server.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <ldns/ldns.h>
 
@@ -19,6 +23,7 @@
 #include "forward.h"
 #include "log.h"
 #include "metrics.h"
+#include "rrl.h"
 
 #define TCP_MSG_MAX 65535
 #define TCP_BACKLOG 128
@@ -68,6 +73,17 @@ struct udp_send {
     uint8_t data[]; /* the answer, freed with the request */
 };
 
+/* The answers to one recvmmsg batch, sent with one sendmmsg when the batch ends: one system
+ * call per batch instead of one per answer. Each answer is copied into its query's receive
+ * slot, which is free once the query is answered. */
+struct udp_batch {
+    uv_udp_t *handle; /* borrowed: the listener the batch came in on */
+    unsigned n;
+    struct mmsghdr msgs[UDP_BATCH];
+    struct iovec iov[UDP_BATCH]; /* borrowed: slots of server.recv_buf */
+    struct sockaddr_storage addr[UDP_BATCH];
+};
+
 struct tcp_write {
     uv_write_t req;
     struct tcp_conn *conn; /* borrowed */
@@ -94,9 +110,12 @@ struct server {
     uint32_t n_answered;      /* picks the queries whose duration is measured */
     struct metrics_dns stats; /* this loop's counters */
     uint8_t *recv_buf;        /* owned: UDP_BATCH slots, shared by the UDP listeners */
+    struct udp_batch batch;   /* answers waiting for the end of the recvmmsg batch */
     struct forward *fwd;      /* owned; NULL: no forwarding (or it has closed) */
     struct forward_config fwd_cfg;
     uint8_t servfail[WIRE_SERVFAIL_MAX]; /* a SERVFAIL built in try_forward */
+    struct rrl *rrl;                     /* owned; NULL: no response rate limiting */
+    uint8_t slipped[WIRE_SERVFAIL_MAX];  /* a rate-limited answer cut to TC + question */
 };
 
 /* A query handed to forward.c, waiting for the upstream's answer. */
@@ -120,6 +139,8 @@ static void conn_maybe_free(struct tcp_conn *conn);
 static void tcp_send_answer(struct tcp_conn *conn, const uint8_t *resp, size_t len);
 static void udp_send(uv_udp_t *handle, const struct sockaddr *addr, const uint8_t *resp,
                      size_t resp_len);
+static void udp_reply(struct server *srv, uv_udp_t *handle, const struct sockaddr *addr,
+                      const uint8_t *resp, size_t resp_len, uint8_t *slot);
 
 /* The name of an RCODE (extended by EDNS: BADVERS is 16, RFC 6891 §6.1.3). */
 static const char *rcode_name(uint16_t rcode, char *buf, size_t len)
@@ -204,7 +225,7 @@ static void forward_done(void *arg, const uint8_t *resp, size_t resp_len)
         else if (conn->read_eof || srv->stopping)
             conn_close_when_flushed(conn);
     } else if (!srv->stopping && resp_len > 0) {
-        udp_send(p->udp, (const struct sockaddr *)&p->client, resp, resp_len);
+        udp_reply(srv, p->udp, (const struct sockaddr *)&p->client, resp, resp_len, NULL);
     }
     if (resp_len >= 12 && !srv->stopping)
         metrics_dns_count(&srv->stats, p->conn ? METRICS_TCP : METRICS_UDP, p->qtype,
@@ -326,21 +347,119 @@ static void udp_sent(uv_udp_send_t *req, int status)
     free(req->data);
 }
 
+/* Send the answers of the batch that just ended with sendmmsg. What the socket buffer has
+ * no room for is queued by udp_send; an answer the kernel refuses for its own reason (an
+ * unreachable client) is skipped, as a failed sendmsg would be. */
+static void udp_flush(struct server *srv)
+{
+    struct udp_batch *b = &srv->batch;
+    uv_os_fd_t fd;
+    if (b->n == 0 || uv_fileno((const uv_handle_t *)b->handle, &fd) != 0) {
+        b->n = 0;
+        return;
+    }
+    unsigned done = 0;
+    while (done < b->n) {
+        int rc = sendmmsg(fd, b->msgs + done, b->n - done, 0);
+        if (rc > 0) {
+            done += (unsigned)rc;
+        } else if (rc < 0 && errno == EINTR) {
+            continue;
+        } else if (rc < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)) {
+            for (; done < b->n; done++)
+                udp_send(b->handle, (const struct sockaddr *)&b->addr[done], b->iov[done].iov_base,
+                         b->iov[done].iov_len);
+        } else {
+            done++;
+        }
+    }
+    b->n = 0;
+}
+
+/* Response rate limiting (rrl.h) of a UDP answer to client. Returns: false to drop it;
+ * a slipped answer is replaced by its header and question with TC set (forward_truncate),
+ * so that a real client retries over TCP. Logs a summary at most every 10 s. */
+static bool rate_limit(struct server *srv, const struct sockaddr *client, const uint8_t **resp,
+                       size_t *resp_len)
+{
+    uint64_t now = uv_now(srv->loop);
+    enum rrl_verdict v = rrl_decide(srv->rrl, client, now);
+    if (v == RRL_SEND)
+        return true;
+    srv->stats.rate_limited[v == RRL_SLIP ? METRICS_RRL_SLIPPED : METRICS_RRL_DROPPED]++;
+    struct rrl_summary s;
+    if (rrl_summary_due(srv->rrl, now, &s)) {
+        if (s.interval_ms == 0)
+            log_warn("server", "rate limiting UDP answers (dns.rrl): client network %s is over the rate",
+                     s.last_prefix);
+        else
+            log_warn("server",
+                     "rate limiting UDP answers (dns.rrl): %" PRIu64 " dropped, %" PRIu64
+                     " sent truncated in the last %" PRIu64 " s (last limited: client network %s)",
+                     s.dropped, s.slipped, s.interval_ms / 1000, s.last_prefix);
+    }
+    if (v == RRL_DROP)
+        return false;
+    /* The question ends within WIRE_SERVFAIL_MAX bytes; nothing past it is kept. */
+    size_t n = *resp_len < sizeof(srv->slipped) ? *resp_len : sizeof(srv->slipped);
+    memcpy(srv->slipped, *resp, n);
+    n = forward_truncate(srv->slipped, n);
+    *resp = srv->slipped;
+    *resp_len = n;
+    return n > 0;
+}
+
+/* The one place where a UDP answer is about to go to one client (addr): queued for the
+ * batch's sendmmsg when slot (the query's receive slot, UDP_SLOT_SIZE bytes) is given, sent
+ * at once otherwise (forwarded answers, a loop without recvmmsg). */
+static void udp_reply(struct server *srv, uv_udp_t *handle, const struct sockaddr *addr,
+                      const uint8_t *resp, size_t resp_len, uint8_t *slot)
+{
+    struct udp_batch *b = &srv->batch;
+    if (srv->rrl && !rate_limit(srv, addr, &resp, &resp_len))
+        return;
+    if (slot == NULL || resp_len > UDP_SLOT_SIZE) {
+        udp_send(handle, addr, resp, resp_len);
+        return;
+    }
+    if (b->n == UDP_BATCH || (b->n > 0 && b->handle != handle))
+        udp_flush(srv);
+    unsigned i = b->n++;
+    b->handle = handle;
+    memcpy(slot, resp, resp_len);
+    bool v6 = addr->sa_family == AF_INET6;
+    memcpy(&b->addr[i], addr, v6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
+    b->iov[i].iov_base = slot;
+    b->iov[i].iov_len = resp_len;
+    b->msgs[i].msg_hdr = (struct msghdr){
+        .msg_name = &b->addr[i],
+        .msg_namelen = v6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in),
+        .msg_iov = &b->iov[i],
+        .msg_iovlen = 1,
+    };
+}
+
 static void udp_recv(uv_udp_t *handle, ssize_t nread, const uv_buf_t *buf,
                      const struct sockaddr *addr, unsigned flags)
 {
     struct udp_listener *l = handle->data;
     struct server *srv = l->srv;
-    /* nread == 0 also ends each recvmmsg batch (UV_UDP_MMSG_FREE): the buffer is the
-     * server's, so there is nothing to free. */
-    if (nread <= 0 || addr == NULL || (flags & UV_UDP_PARTIAL))
+    /* Without an address the read is over: the end of a recvmmsg batch (UV_UDP_MMSG_FREE;
+     * the buffer is the server's, so nothing to free), nothing to read, or an error. */
+    if (addr == NULL) {
+        udp_flush(srv);
+        return;
+    }
+    if (nread <= 0 || (flags & UV_UDP_PARTIAL))
         return;
     const uint8_t *resp;
     size_t resp_len;
     answer(srv, (const uint8_t *)buf->base, (size_t)nread, handle, NULL, addr, &resp, &resp_len);
     if (resp_len == 0)
         return;
-    udp_send(handle, addr, resp, resp_len);
+    /* A datagram of a recvmmsg batch has its own slot; otherwise the buffer is shared. */
+    udp_reply(srv, handle, addr, resp, resp_len,
+              (flags & UV_UDP_MMSG_CHUNK) ? (uint8_t *)buf->base : NULL);
 }
 
 /* Send an answer now, or queue a copy when the socket buffer is full. */
@@ -646,6 +765,7 @@ static void maybe_free_server(struct server *srv)
     if (!srv->stopping || srv->open_handles > 0 || srv->n_conn_allocs > 0 || srv->fwd)
         return;
     query_ctx_free(srv->query);
+    rrl_free(srv->rrl);
     free(srv->recv_buf);
     free(srv->udp);
     free(srv->tcp);
@@ -762,6 +882,16 @@ int server_start(uv_loop_t *loop, const struct server_config *cfg, const struct 
             goto fail;
         }
     }
+    if (cfg->rrl && cfg->rrl->enabled) {
+        /* A secret hash seed, so that no one can aim prefixes at one window of the table. */
+        uint64_t seed = uv_hrtime();
+        (void)uv_random(NULL, NULL, &seed, sizeof(seed), 0, NULL);
+        rc = rrl_new(cfg->rrl, seed, &srv->rrl);
+        if (rc != 0) {
+            snprintf(err, err_len, "dns.rrl: %s", dnsd_strerror(rc));
+            goto fail;
+        }
+    }
     for (size_t i = 0; i < cfg->n_listen; i++) {
         rc = bind_udp(srv, &cfg->listen[i], err, err_len);
         if (rc == 0)
@@ -778,6 +908,7 @@ fail:
         server_stop(srv);
     } else {
         query_ctx_free(srv->query);
+        rrl_free(srv->rrl);
         free(srv->recv_buf);
         free(srv->udp);
         free(srv->tcp);

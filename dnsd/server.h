@@ -3,7 +3,8 @@
  * and its answer sent back. TCP follows RFC 7766: pipelined queries (a client that does not
  * read its answers is not read from), an idle timeout (no read and no write progress), a
  * total lifetime per connection, and a connection cap that closes the longest-idle
- * connection first. UDP reads batches with recvmmsg. Questions outside every zone go to
+ * connection first. UDP reads batches with recvmmsg; each UDP answer passes response rate
+ * limiting (rrl.h) when it is on. Questions outside every zone go to
  * forward.c when forwarders are configured and the client is allowed. Owns its sockets, never
  * the zone store or the answers it reads.
  * Loop: every function runs on the loop the server was started on. */
@@ -21,6 +22,7 @@ struct zonestore;
 struct answers;
 struct metrics_dns;
 struct forward_config;
+struct rrl_config;
 
 struct server_config {
     const struct config_listen *listen; /* borrowed for the call */
@@ -33,6 +35,8 @@ struct server_config {
     /* Forwarding of questions outside every zone (copied); NULL or no servers: off, such
      * questions get REFUSED. */
     const struct forward_config *forward;
+    /* Response rate limiting of UDP answers (copied); NULL or not enabled: off. */
+    const struct rrl_config *rrl;
 };
 
 struct server;

@@ -2,23 +2,25 @@
 # SPDX-License-Identifier: BSD-2-Clause
 # Install the Debian 12 packages dnsd needs to build, test and benchmark. Idempotent: when
 # every package is already installed it changes nothing and touches no network.
-# Usage: tools/install-deps.sh [build|test|bench|fuzz|all]   (default: all)
+# Usage: tools/install-deps.sh [build|test|bench|fuzz|valgrind|all]   (default: all)
 set -eu
 
 build="build-essential cmake pkg-config libuv1-dev libldns-dev libconfig-dev libjansson-dev
        libmicrohttpd-dev libcurl4-openssl-dev libsystemd-dev"
-test="libcriterion-dev bind9-dnsutils knot-dnsutils ldnsutils python3 python3-dnspython curl
+test="libcriterion-dev bind9-dnsutils knot-dnsutils ldnsutils python3 python3-dnspython curl openssl
       groff-base iproute2 prometheus haproxy unbound dnsmasq-base"
 bench="dnsperf nsd knot"
 fuzz="clang clang-format libclang-rt-14-dev"
+valgrind="valgrind"
 
 case "${1:-all}" in
     build) want="$build" ;;
     test) want="$build $test" ;;
     bench) want="$build $bench" ;;
     fuzz) want="$build $test $fuzz" ;;
-    all) want="$build $test $bench $fuzz" ;;
-    *) echo "usage: $0 [build|test|bench|fuzz|all]" >&2; exit 2 ;;
+    valgrind) want="$build $test $valgrind" ;;
+    all) want="$build $test $bench $fuzz $valgrind" ;;
+    *) echo "usage: $0 [build|test|bench|fuzz|valgrind|all]" >&2; exit 2 ;;
 esac
 
 missing=""

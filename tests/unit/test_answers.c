@@ -75,7 +75,7 @@ static void put(const struct spec *s, uint64_t now_ms)
     struct registry_meta meta[2];
     inst.service = (char *)s->service;
     inst.id = (char *)s->id;
-    struct registry_addr addrs[3];
+    struct registry_addr addrs[3] = {0};
     inst.addrs = addrs;
     for (size_t i = 0; i < 3 && s->addrs[i]; i++) {
         struct registry_addr *a = &inst.addrs[inst.n_addrs++];

@@ -893,11 +893,86 @@ Test(config, non_loopback_tcp_api_needs_allow_plain_tcp)
     cr_assert_eq(config_parse_api("tcp:0.0.0.0:8500", &cfg.api[0]), 0);
     char err[CONFIG_ERR_LEN] = "";
     cr_assert_eq(config_validate(&cfg, err, sizeof(err)), DNSD_EINVAL);
-    cr_assert_not_null(strstr(err, "tcp:0.0.0.0:8500 is not a loopback address and TLS is not "
-                                   "implemented yet; set api_options.allow_plain_tcp = true"),
+    cr_assert_not_null(strstr(err, "tcp:0.0.0.0:8500 is not a loopback address: set "
+                                   "api_options.tls_cert and api_options.tls_key to serve HTTPS "
+                                   "there, or api_options.allow_plain_tcp = true"),
                        "%s", err);
     cfg.api_allow_plain_tcp = true;
     cr_assert_eq(config_validate(&cfg, NULL, 0), 0);
+}
+
+Test(config, non_loopback_tcp_api_is_accepted_with_tls)
+{
+    struct dnsd_config cfg;
+    config_init_defaults(&cfg);
+    cfg.n_tokens = 1;
+    cr_assert_eq(config_parse_api("tcp:[::]:8500", &cfg.api[0]), 0);
+    cr_assert_eq(config_validate(&cfg, NULL, 0), DNSD_EINVAL);
+    strcpy(cfg.api_tls_cert, "/etc/dnsd/cert.pem");
+    strcpy(cfg.api_tls_key, "/etc/dnsd/key.pem");
+    cr_assert_eq(config_validate(&cfg, NULL, 0), 0);
+    cr_assert_not(cfg.api_allow_plain_tcp);
+}
+
+Test(config, tls_cert_and_key_go_together)
+{
+    struct dnsd_config cfg;
+    config_init_defaults(&cfg);
+    strcpy(cfg.api_tls_cert, "/etc/dnsd/cert.pem");
+    assert_invalid(&cfg, "api_options.tls_cert: set without api_options.tls_key; TLS needs both "
+                         "the certificate and its private key");
+    config_init_defaults(&cfg);
+    strcpy(cfg.api_tls_key, "/etc/dnsd/key.pem");
+    assert_invalid(&cfg, "api_options.tls_key: set without api_options.tls_cert; TLS needs both "
+                         "the certificate and its private key");
+}
+
+Test(config, tls_and_socket_group_default_to_empty)
+{
+    struct dnsd_config cfg;
+    config_init_defaults(&cfg);
+    cr_assert_str_eq(cfg.api_tls_cert, "");
+    cr_assert_str_eq(cfg.api_tls_key, "");
+    cr_assert_str_eq(cfg.api_socket_group, "");
+}
+
+Test(config, tls_and_socket_group_are_read_from_api_options)
+{
+    struct dnsd_config cfg;
+    char err[CONFIG_ERR_LEN] = "";
+    int rc = load_text("api = [ \"tcp:0.0.0.0:8500\" ];\n"
+                       "api_options = { tls_cert = \"/etc/dnsd/cert.pem\"; "
+                       "tls_key = \"/etc/dnsd/key.pem\"; socket_group = \"dnsd-api\"; };\n"
+                       "tokens = ( { name = \"r\"; token = \"0123456789abcdef\"; "
+                       "scope = \"read\"; } );\n",
+                       &cfg, err, sizeof(err));
+    cr_assert_eq(rc, 0, "%s", err);
+    cr_assert_str_eq(cfg.api_tls_cert, "/etc/dnsd/cert.pem");
+    cr_assert_str_eq(cfg.api_tls_key, "/etc/dnsd/key.pem");
+    cr_assert_str_eq(cfg.api_socket_group, "dnsd-api");
+}
+
+Test(config, tls_key_alone_in_a_file_is_refused_with_its_line)
+{
+    struct dnsd_config cfg;
+    char err[CONFIG_ERR_LEN] = "";
+    int rc = load_text("log_level = \"info\";\napi_options = {\n  tls_key = \"/k.pem\";\n};\n",
+                       &cfg, err, sizeof(err));
+    cr_assert_eq(rc, DNSD_EINVAL);
+    cr_assert_not_null(strstr(err, ":3: api_options.tls_key: set without api_options.tls_cert"),
+                       "%s", err);
+}
+
+Test(config, string_options_must_fit_and_be_strings)
+{
+    struct dnsd_config cfg;
+    char err[CONFIG_ERR_LEN] = "", text[256];
+    snprintf(text, sizeof(text), "api_options = { socket_group = \"%064d\"; };\n", 7);
+    cr_assert_eq(load_text(text, &cfg, err, sizeof(err)), DNSD_EINVAL);
+    cr_assert_not_null(strstr(err, "api_options.socket_group: longer than 63 bytes"), "%s", err);
+    cr_assert_eq(load_text("api_options = { socket_group = 100; };\n", &cfg, err, sizeof(err)),
+                 DNSD_EINVAL);
+    cr_assert_not_null(strstr(err, "api_options.socket_group"), "%s", err);
 }
 
 Test(config, loopback_is_127_slash_8_and_ipv6_one)

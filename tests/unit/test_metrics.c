@@ -124,6 +124,18 @@ Test(metrics, forward_outcomes_add_up)
     cr_assert_eq(sum.forwarded[METRICS_FORWARD_REFUSED], 1);
 }
 
+Test(metrics, rate_limited_answers_add_up)
+{
+    struct metrics_dns a = {0}, b = {0}, sum = {0};
+    a.rate_limited[METRICS_RRL_DROPPED] = 7;
+    a.rate_limited[METRICS_RRL_SLIPPED] = 6;
+    b.rate_limited[METRICS_RRL_DROPPED] = 2;
+    metrics_dns_add(&sum, &a);
+    metrics_dns_add(&sum, &b);
+    cr_assert_eq(sum.rate_limited[METRICS_RRL_DROPPED], 9);
+    cr_assert_eq(sum.rate_limited[METRICS_RRL_SLIPPED], 6);
+}
+
 static const char expected_full[] =
     "# HELP dnsd_up 1 while dnsd is serving.\n"
     "# TYPE dnsd_up gauge\n"
@@ -189,6 +201,11 @@ static const char expected_full[] =
     "dnsd_forward_queries_total{outcome=\"answered\"} 5\n"
     "dnsd_forward_queries_total{outcome=\"servfail\"} 0\n"
     "dnsd_forward_queries_total{outcome=\"refused\"} 2\n"
+    "# HELP dnsd_dns_rate_limited_total UDP answers over their client network's rate (dns.rrl), "
+    "by action: dropped (not sent) or slipped (sent truncated so the client retries over TCP).\n"
+    "# TYPE dnsd_dns_rate_limited_total counter\n"
+    "dnsd_dns_rate_limited_total{action=\"dropped\"} 9\n"
+    "dnsd_dns_rate_limited_total{action=\"slipped\"} 4\n"
     "# HELP dnsd_registry_services Services with at least one instance.\n"
     "# TYPE dnsd_registry_services gauge\n"
     "dnsd_registry_services 2\n"
@@ -246,6 +263,8 @@ Test(metrics, renders_known_state_exactly)
     dns.tcp_connections = 3;
     dns.forwarded[METRICS_FORWARD_ANSWERED] = 5;
     dns.forwarded[METRICS_FORWARD_REFUSED] = 2;
+    dns.rate_limited[METRICS_RRL_DROPPED] = 9;
+    dns.rate_limited[METRICS_RRL_SLIPPED] = 4;
 
     /* web/a passing, web/b warning, db/c passing, db/d maintenance; serial 6. */
     struct registry *reg = registry_new(NULL, NULL, NULL);

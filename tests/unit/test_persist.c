@@ -82,7 +82,7 @@ static void put(struct registry *reg, const char *service, const char *id, uint3
     struct registry_instance inst = {0};
     inst.service = (char *)service;
     inst.id = (char *)id;
-    struct registry_addr addr;
+    struct registry_addr addr = {0};
     inst.addrs = &addr;
     inst.n_addrs = 1;
     inst.addrs[0].family = AF_INET;
@@ -148,7 +148,7 @@ Test(persist, translation_round_trip_keeps_every_field)
     struct registry_meta meta[] = {{"version", "1.4"}, {"zone", ""}};
     in.service = "web";
     in.id = "web-1";
-    struct registry_addr addrs[2];
+    struct registry_addr addrs[2] = {0};
     in.addrs = addrs;
     in.n_addrs = 2;
     in.addrs[0].family = AF_INET;

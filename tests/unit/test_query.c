@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <ldns/ldns.h>
 
@@ -105,7 +106,7 @@ static void put_at(const struct spec *s, uint64_t now_ms)
     struct registry_meta meta = {(char *)s->meta_key, (char *)s->meta_value};
     inst.service = (char *)s->service;
     inst.id = (char *)s->id;
-    struct registry_addr addrs[3];
+    struct registry_addr addrs[3] = {0};
     inst.addrs = addrs;
     for (size_t i = 0; i < 3 && s->addrs[i]; i++) {
         struct registry_addr *a = &inst.addrs[inst.n_addrs++];
@@ -1370,4 +1371,81 @@ Test(query, outcome_of_unparsable_request_has_no_type)
     cr_assert_eq(ldns_pkt_get_rcode(pkt), LDNS_RCODE_FORMERR);
     cr_assert_not(o.truncated);
     ldns_pkt_free(pkt);
+}
+
+/* The registry's change callback for a test with answers of its own (user). */
+static void on_long_change(void *user, enum registry_change change, const char *service,
+                           const char *id)
+{
+    (void)id;
+    if (change != REGISTRY_CHANGE_PRESERVATION)
+        cr_assert_eq(answers_update_service(user, reg, service), 0);
+}
+
+/* Ask name SRV on the hot path (full false) or the full path, in domain; returns the
+ * RCODE and sets *an. */
+static ldns_pkt_rcode ask_srv_in(const char *domain, const struct zonestore *z,
+                                 const struct answers *a, const char *name, bool full, size_t *an)
+{
+    struct query_config cfg = config;
+    cfg.domain = domain;
+    cfg.full_path_only = full;
+    struct query_ctx *c = query_ctx_new(&cfg);
+    cr_assert_not_null(c);
+    uint8_t *req = NULL;
+    size_t req_len = make_request(&(struct ask){.name = name, .type = LDNS_RR_TYPE_SRV}, &req);
+    const uint8_t *resp = NULL;
+    size_t n = 0;
+    cr_assert_eq(query_answer(c, z, a, req, req_len, QUERY_UDP, NOW, &resp, &n), 0);
+    ldns_pkt *pkt = parse(resp, n);
+    ldns_pkt_rcode rcode = ldns_pkt_get_rcode(pkt);
+    *an = ldns_pkt_ancount(pkt);
+    ldns_pkt_free(pkt);
+    free(req);
+    query_ctx_free(c);
+    return rcode;
+}
+
+/* A service domain of 202 bytes (wire form): INSTANCE.web.D fits with a short instance id
+ * but not with a 63-byte one (270 bytes, RFC 1035 §2.3.4 allows 255). */
+Test(query, srv_target_longer_than_a_name_is_servfail_on_both_paths)
+{
+    char domain[256] = "", dir[] = "/tmp/dnsd-test-query-XXXXXX", err[512] = "";
+    for (int i = 0; i < 3; i++)
+        strcat(domain, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa."); /* 63 */
+    strcat(domain, "internal.");
+    char ns[300], rname[300], name[300];
+    snprintf(ns, sizeof(ns), "ns.%s", domain);
+    snprintf(rname, sizeof(rname), "hostmaster.%s", domain);
+    snprintf(name, sizeof(name), "_web._tcp.%s", domain);
+    struct zonestore_apex long_apex = apex;
+    long_apex.domain = domain;
+    long_apex.ns_name = ns;
+    long_apex.rname = rname;
+    cr_assert_not_null(mkdtemp(dir));
+    struct zonestore *long_zs = NULL;
+    cr_assert_eq(zonestore_load(dir, &long_apex, &long_zs, err, sizeof(err)), 0, "%s", err);
+    struct answers *long_ans = answers_new(domain, false);
+    registry_free(reg);
+    reg = registry_new(NULL, on_long_change, long_ans);
+    cr_assert(long_ans && reg);
+    size_t an = 0;
+    put(&(struct spec){.service = "web", .id = "w1", .addrs = {"192.0.2.10"}});
+    for (int full = 0; full < 2; full++) {
+        cr_assert_eq(ask_srv_in(domain, long_zs, long_ans, name, full, &an), LDNS_RCODE_NOERROR);
+        cr_assert_eq(an, 1);
+    }
+    put(&(struct spec){.service = "web",
+                       .id = "w123456789012345678901234567890123456789012345678901234567890ab",
+                       .addrs = {"192.0.2.11"}});
+    for (int full = 0; full < 2; full++) {
+        cr_assert_eq(ask_srv_in(domain, long_zs, long_ans, name, full, &an), LDNS_RCODE_SERVFAIL,
+                     "full path: %d", full);
+        cr_assert_eq(an, 0);
+    }
+    registry_free(reg);
+    reg = NULL;
+    answers_free(long_ans);
+    zonestore_free(long_zs);
+    rmdir(dir);
 }

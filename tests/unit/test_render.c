@@ -100,6 +100,20 @@ Test(render, overflow_is_reported)
     cr_assert(r.overflow);
 }
 
+Test(render, fail_makes_the_message_unusable)
+{
+    uint8_t buf[512];
+    struct render r;
+    render_init(&r, buf, sizeof(buf));
+    render_u16(&r, 1);
+    cr_assert_not(r.overflow);
+    render_fail(&r);
+    cr_assert(r.overflow);
+    render_u16(&r, 2);
+    cr_assert(r.overflow, "a later write that fits does not make it usable again");
+    cr_assert_eq(r.len, 14, "nothing is written after the failure");
+}
+
 Test(render, rr_length_is_filled_in)
 {
     uint8_t buf[512];
@@ -183,7 +197,7 @@ static void put(const struct spec *s)
     struct registry_meta meta = {(char *)s->meta_key, (char *)s->meta_value};
     inst.service = (char *)s->service;
     inst.id = (char *)s->id;
-    struct registry_addr addrs[3];
+    struct registry_addr addrs[3] = {0};
     inst.addrs = addrs;
     for (size_t i = 0; i < 3 && s->addrs[i]; i++) {
         struct registry_addr *a = &inst.addrs[inst.n_addrs++];

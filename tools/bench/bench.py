@@ -313,7 +313,24 @@ class Server:
             return ""
 
 
-def start_dnsd(args, workdir, cpus, tag="dnsd", log_level="warn", extra_conf=""):
+_DNSD_HAS_USER = {}
+
+
+def dnsd_argv(args, conf, binary=None):
+    """dnsd's command line; as root, `--user root` where dnsd would otherwise drop to the
+    (maybe missing) "dnsd" user after binding (builds that have the option)."""
+    binary = binary or args.dnsd
+    argv = [binary, "-c", conf]
+    if os.geteuid() == 0:
+        if binary not in _DNSD_HAS_USER:
+            out = subprocess.run([binary, "--help"], capture_output=True, text=True)
+            _DNSD_HAS_USER[binary] = "--user" in out.stdout + out.stderr
+        if _DNSD_HAS_USER[binary]:
+            argv += ["--user", "root"]
+    return argv
+
+
+def start_dnsd(args, workdir, cpus, tag="dnsd", log_level="warn", extra_conf="", binary=None):
     d = os.path.join(workdir, tag)
     os.makedirs(os.path.join(d, "zones"), exist_ok=True)
     port = free_port()
@@ -323,9 +340,11 @@ def start_dnsd(args, workdir, cpus, tag="dnsd", log_level="warn", extra_conf="")
         f.write('zones_dir = "%s";\nlisten = [ "127.0.0.1:%d" ];\napi = [ "unix:%s" ];\n'
                 'log_level = "%s";\napi_options = { max_connections = 1024; };\n'
                 'lease = { default = 30; min = 1; max = %d; };\n'
+                # The larger data sets (300,000 instances) exceed the default capacity.
+                'limits = { max_instances = 2000000; };\n'
                 % (os.path.join(d, "zones"), port, sock, log_level, LEASE_S))
         f.write(extra_conf)
-    srv = Server(tag, [args.dnsd, "-c", conf], port, workdir, cpus)
+    srv = Server(tag, dnsd_argv(args, conf, binary), port, workdir, cpus)
     srv.api_path = sock
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
@@ -506,6 +525,27 @@ def measure(args, srv, qfile, duration, raw_path, client_cpus):
     return r
 
 
+def start_perf(path, pid):
+    """perf record -g on the server during one run (perf's own CPU is not the server's)."""
+    if not shutil.which("perf"):
+        raise RuntimeError("--perf: perf not found in PATH")
+    p = subprocess.Popen(["perf", "record", "-g", "-o", path, "-p", str(pid)],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.5)  # perf attaches before dnsperf starts
+    return p
+
+
+def stop_perf(p, path):
+    p.send_signal(signal.SIGINT)
+    try:
+        p.wait(30)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait(5)
+    log("perf: profile of dnsd's round-0 run in %s (perf report -i %s --no-children)"
+        % (path, path))
+
+
 def fmt_p99(v):
     return "n/a" if v is None else "%.3f" % v
 
@@ -563,13 +603,16 @@ def mode_compare(args, workdir, server_cpus, client_cpus, servers):
     write_queries(qfile, args.services, args.query_count, args.seed)
     log("dataset: %d services x 3 instances; zone %s; queries %s (%d lines)"
         % (args.services, zone, qfile, args.query_count))
-    if "dnsd" in args.servers:
-        srv = start_dnsd(args, workdir, server_cpus)
+    for tag in ("dnsd", "dnsdB"):
+        if tag not in args.servers:
+            continue
+        srv = start_dnsd(args, workdir, server_cpus, tag=tag,
+                         binary=args.dnsd_b if tag == "dnsdB" else None)
         servers.append(srv)
         secs, ok, bad = register_parallel(srv.api_path, dataset(args.services),
                                           args.reg_clients)
-        log("dnsd: registered %d instances in %.2f s (%.0f/s, %d clients, %d failed)"
-            % (ok, secs, ok / secs, args.reg_clients, bad))
+        log("%s: registered %d instances in %.2f s (%.0f/s, %d clients, %d failed)"
+            % (tag, ok, secs, ok / secs, args.reg_clients, bad))
         if bad:
             raise RuntimeError("registration failures")
     if "nsd" in args.servers:
@@ -591,7 +634,12 @@ def mode_compare(args, workdir, server_cpus, client_cpus, servers):
         order = servers[rnd % len(servers):] + servers[:rnd % len(servers)]
         for srv in order:
             raw = os.path.join(workdir, "dnsperf-%s-r%d.txt" % (srv.name, rnd))
+            rec = None
+            if args.perf and srv.name == "dnsd" and rnd == 0:
+                rec = start_perf(args.perf, srv.pid)
             r = measure(args, srv, qfile, args.duration, raw, client_cpus)
+            if rec is not None:
+                stop_perf(rec, args.perf)
             results[srv.name].append(r)
             print_run(srv.name, rnd, r)
             time.sleep(args.pause)
@@ -599,13 +647,15 @@ def mode_compare(args, workdir, server_cpus, client_cpus, servers):
     log("\nmedians over %d round(s), %d s each, S=%d services (%d instances):"
         % (args.rounds, args.duration, args.services, 3 * args.services))
     log(summary_table(results, names))
-    if "dnsd" in results:
+    for me in ("dnsd", "dnsdB"):
+        if me not in results:
+            continue
         for peer in names:
-            if peer == "dnsd":
+            if peer == me or (me == "dnsdB" and peer == "dnsd"):
                 continue
-            log("dnsd/%-4s  QPS x%.2f   QPS/core x%.2f" % (
-                peer, med(results["dnsd"], "qps") / med(results[peer], "qps"),
-                med(results["dnsd"], "qps_core") / med(results[peer], "qps_core")))
+            log("%s/%-5s QPS x%.2f   QPS/core x%.2f" % (
+                me, peer, med(results[me], "qps") / med(results[peer], "qps"),
+                med(results[me], "qps_core") / med(results[peer], "qps_core")))
     return results
 
 
@@ -925,7 +975,7 @@ def timed_restart(args, workdir, cpus, tag, conf_extra, probe_service):
         port = int(re.search(r'"127\.0\.0\.1:(\d+)"', f.read()).group(1))
     sock = os.path.join(d, "api.sock")
     t0 = time.monotonic()
-    srv = Server(tag + "-restart", [args.dnsd, "-c", conf], port, workdir, cpus)
+    srv = Server(tag + "-restart", dnsd_argv(args, conf), port, workdir, cpus)
     srv.api_path = sock
     t_health = t_dns = None
     qsock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -1450,7 +1500,11 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--duration", type=int, default=10, help="seconds per dnsperf run")
     ap.add_argument("--quick", action="store_true", help="1 round of 3 s")
-    ap.add_argument("--servers", default="dnsd,nsd,knot")
+    ap.add_argument("--servers", default="dnsd,nsd,knot",
+                    help="any of dnsd, dnsdB (a second dnsd binary: --dnsd-b), nsd, knot")
+    ap.add_argument("--dnsd-b", metavar="PATH",
+                    help="compare mode: a second dnsd binary, run as server dnsdB in the same "
+                         "rounds (before/after comparisons); adds dnsdB to --servers")
     ap.add_argument("--server-threads", type=int, default=1,
                     help="NSD server-count and Knot udp/tcp/background workers")
     ap.add_argument("--clients", type=int, default=8, help="dnsperf -c")
@@ -1505,6 +1559,9 @@ def main():
                     help="durability mode: client processes (x --hb-sockets connections)")
     ap.add_argument("--data-base", default="/tmp",
                     help="durability mode: where the data directories are made")
+    ap.add_argument("--perf", metavar="FILE",
+                    help="compare mode: record dnsd with `perf record -g` during its round-0 "
+                         "run into FILE (its figures then include perf's overhead)")
     ap.add_argument("--pause", type=float, default=1.0, help="seconds between runs")
     ap.add_argument("--workdir", help="keep configs, zone, logs and raw dnsperf output here")
     ap.add_argument("--no-pin", action="store_true", help="do not pin with taskset")
@@ -1522,6 +1579,10 @@ def main():
             (["knotd"] if "knot" in args.servers else []):
         if not shutil.which(tool):
             sys.exit("bench: %s not found in PATH" % tool)
+    if args.dnsd_b and "dnsdB" not in args.servers:
+        args.servers.insert(1, "dnsdB")
+    if "dnsdB" in args.servers and not (args.dnsd_b and os.access(args.dnsd_b, os.X_OK)):
+        sys.exit("bench: server dnsdB needs --dnsd-b PATH (an executable dnsd)")
     if not os.access(args.dnsd, os.X_OK):
         sys.exit("bench: dnsd binary not found at %s (use --dnsd)" % args.dnsd)
     cpus = sorted(os.sched_getaffinity(0))

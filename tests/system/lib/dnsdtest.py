@@ -32,8 +32,15 @@ REGCTL_BIN = os.environ.get("REGCTL_BIN") or os.path.join(REPO, "build", "dev", 
 
 DOMAIN = "service.internal."
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer")
-START_TIMEOUT_S = 10.0
-STOP_TIMEOUT_S = 10.0
+# DNSD_VALGRIND=1 runs every dnsd under valgrind's memcheck (tools/valgrind.sh; needs a build
+# without sanitizers): its report goes to valgrind-PID.log in the server's temp dir, and a
+# stop or an exit fails the test on any error or leak. DNSD_VALGRIND_SUPP names a
+# suppression file. Start and stop waits are scaled by DNSD_TIME_SCALE (10 under valgrind).
+VALGRIND = os.environ.get("DNSD_VALGRIND", "") not in ("", "0")
+VALGRIND_EXIT = 97
+TIME_SCALE = float(os.environ.get("DNSD_TIME_SCALE") or (10 if VALGRIND else 1))
+START_TIMEOUT_S = 10.0 * TIME_SCALE
+STOP_TIMEOUT_S = 10.0 * TIME_SCALE
 
 _passed = 0
 _servers = []  # every Dnsd started by this test, for stderr dumps on failure
@@ -76,6 +83,8 @@ def main(fn):
             srv.kill_if_running()
             print("---- dnsd stderr (%s) ----" % " ".join(srv.argv), flush=True)
             print(srv.stderr_text(), flush=True)
+            if VALGRIND:
+                print(valgrind_report(srv.tmp), flush=True)
         print("%s: %d passed, 1 failed" % (name, _passed), flush=True)
         sys.exit(1)
     for srv in _servers:
@@ -143,14 +152,63 @@ def no_sanitizer_report(text, what):
         check(m not in text, "%s: sanitizer report (%r) in stderr:\n%s" % (what, m, text))
 
 
+def valgrind_prefix(log_dir):
+    """The command prefix that runs dnsd under memcheck (empty unless DNSD_VALGRIND)."""
+    if not VALGRIND:
+        return []
+    argv = ["valgrind", "--leak-check=full", "--show-leak-kinds=definite,indirect",
+            "--errors-for-leak-kinds=definite,indirect", "--error-exitcode=%d" % VALGRIND_EXIT,
+            "--track-origins=yes", "--log-file=" + os.path.join(log_dir, "valgrind-%p.log")]
+    supp = os.environ.get("DNSD_VALGRIND_SUPP")
+    if supp:
+        argv.append("--suppressions=" + supp)
+    return argv
+
+
+def valgrind_report(log_dir):
+    """Every valgrind log in log_dir that reports an error or a leak, concatenated."""
+    bad = []
+    for name in sorted(os.listdir(log_dir)) if VALGRIND else []:
+        if name.startswith("valgrind-") and name.endswith(".log"):
+            with open(os.path.join(log_dir, name), errors="replace") as f:
+                text = f.read()
+            # Definite and indirect leaks count as errors (--errors-for-leak-kinds).
+            if re.search(r"ERROR SUMMARY: [1-9]", text):
+                bad.append("==> %s <==\n%s" % (name, text))
+    return "\n".join(bad)
+
+
+def no_valgrind_report(log_dir, what):
+    text = valgrind_report(log_dir)
+    check(not text, "%s: valgrind memcheck found errors:\n%s" % (what, text))
+
+
+def root_user_args(args, config=None):
+    """["--user", "root"] when running as root (CI) and the test names no user: started as
+    root, dnsd drops to the user dnsd, which a test machine need not have."""
+    if os.geteuid() != 0 or any(a == "--user" or a.startswith("--user=") for a in args):
+        return []
+    if config is not None and re.search(r"^\s*user\s*[=:]", config, re.M):
+        return []
+    return ["--user", "root"]
+
+
 def run_dnsd(args, timeout=10):
     """Run dnsd expecting it to exit on its own (bad config, --help...).
     Returns (rc, stdout, stderr); fails the test if it is still running after timeout."""
+    timeout *= TIME_SCALE
+    log_dir = tempfile.mkdtemp(prefix="dnsd-vg-")
     try:
-        rc, out, err = run([DNSD_BIN] + list(args), timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise CheckFailed("dnsd %s did not exit within %d s" % (" ".join(args), timeout))
-    no_sanitizer_report(err, "dnsd " + " ".join(args))
+        try:
+            rc, out, err = run(valgrind_prefix(log_dir) + [DNSD_BIN] + root_user_args(args)
+                               + list(args),
+                               timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise CheckFailed("dnsd %s did not exit within %d s" % (" ".join(args), timeout))
+        no_sanitizer_report(err, "dnsd " + " ".join(args))
+        no_valgrind_report(log_dir, "dnsd " + " ".join(args))
+    finally:
+        shutil.rmtree(log_dir, ignore_errors=True)
     return rc, out, err
 
 
@@ -204,7 +262,7 @@ class Dnsd:
         return False
 
     def _argv(self):
-        argv = [DNSD_BIN]
+        argv = valgrind_prefix(self.tmp) + [DNSD_BIN]
         if self.config is not None:
             path = os.path.join(self.tmp, "dnsd.conf")
             write_file(path, self.config.replace("@PORT@", str(self.port))
@@ -223,7 +281,7 @@ class Dnsd:
             argv += ["--zones", self.zones_dir]
         if self.log_level:
             argv += ["--log-level", self.log_level]
-        return argv + self.extra
+        return argv + root_user_args(self.extra, self.config) + self.extra
 
     def write_zones(self, zones):
         os.makedirs(self.zones_dir, exist_ok=True)
@@ -292,6 +350,7 @@ class Dnsd:
                                                                         self.proc.poll()))
         self.send_signal(sig)
         rc = self.wait_exit()
+        no_valgrind_report(self.tmp, "dnsd")
         eq(rc, 0, "dnsd exit status after %s" % signal.Signals(sig).name)
         check(not os.path.exists(self.sock), "API socket %s removed on exit" % self.sock)
         check(not os.path.exists(self.pid_file), "pid file removed on exit")

@@ -187,7 +187,7 @@ def sample_options():
             if line == "};":
                 stack.pop()
                 continue
-            m = re.match(r"^([a-z_]+)\s*=\s*(.*?)\s*$", line)
+            m = re.match(r"^([a-z_][a-z0-9_]*)\s*=\s*(.*?)\s*$", line)
             check(m is not None, "dnsd.conf.sample line parses: %r" % line)
             name, value = m.group(1), m.group(2)
             if value == "{":
@@ -209,7 +209,7 @@ def test_conf_options():
     entries = {}
     current = None
     for line in text.get("OPTIONS", "").splitlines():
-        m = re.match(r"^ {7}([a-z_][a-z_.]*)(?: +(.*)|$)", line)
+        m = re.match(r"^ {7}([a-z_][a-z0-9_.]*)(?: +(.*)|$)", line)
         if m:
             current = m.group(1)
             entries[current] = [m.group(2) or ""]
