@@ -560,6 +560,17 @@ static void maybe_free(struct persist *p)
     free(p);
 }
 
+/* A snapshot that will not be written: count and log it. Journals of its generation and
+ * older all stay: the older snapshot plus them still restore everything. */
+static void snapshot_failed(struct persist *p, const struct compaction *job, int rc)
+{
+    p->counters.snapshot_failures++;
+    log_error("persist", "snapshot %" PRIu64 " in %s failed: %s; keeping the older files",
+              job->generation, p->dir, journal_strerror(rc));
+    if (p->recovering)
+        set_error(p, rc, "recovery snapshot");
+}
+
 /* Loop: the snapshot is on disk (or not); delete what it replaces, or keep everything. */
 static void compaction_done(uv_work_t *req, int status)
 {
@@ -587,13 +598,7 @@ static void compaction_done(uv_work_t *req, int status)
             clear_error(p);
         }
     } else {
-        p->counters.snapshot_failures++;
-        /* Journals of this generation and older all stay: the older snapshot plus them
-         * still restore everything. */
-        log_error("persist", "snapshot %" PRIu64 " in %s failed: %s; keeping the older files",
-                  job->generation, p->dir, journal_strerror(rc));
-        if (p->recovering)
-            set_error(p, rc, "recovery snapshot");
+        snapshot_failed(p, job, rc);
     }
     journal_buf_clear(&job->buf);
     free(job);
@@ -612,18 +617,13 @@ static void compaction_done(uv_work_t *req, int status)
     }
 }
 
-/* Loop: the copy failed (a refused instance, or no worker): drop the job. The journals of
- * this generation and older all stay, so the older snapshot plus them restore everything. */
+/* Loop: the copy failed (a refused instance, or no worker): drop the job. */
 static void copy_failed(struct persist *p, int rc)
 {
     struct compaction *job = p->job;
     p->job = NULL;
     p->counters.compacting = false;
-    p->counters.snapshot_failures++;
-    log_error("persist", "snapshot %" PRIu64 " in %s failed: %s; keeping the older files",
-              job->generation, p->dir, journal_strerror(rc));
-    if (p->recovering)
-        set_error(p, rc, "recovery snapshot");
+    snapshot_failed(p, job, rc);
     journal_buf_clear(&job->buf);
     free(job);
 }

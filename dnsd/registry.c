@@ -281,6 +281,20 @@ static void tombs_free(struct registry *reg)
 
 /* ---- instance copies ---- */
 
+/* Forget the configuration pointers of inst, already freed. */
+static void forget_config(struct registry_instance *inst)
+{
+    inst->service = NULL;
+    inst->id = NULL;
+    inst->addrs = NULL;
+    inst->n_addrs = 0;
+    inst->tags = NULL;
+    inst->n_tags = 0;
+    inst->meta = NULL;
+    inst->n_meta = 0;
+    inst->check.target = NULL;
+}
+
 void registry_instance_clear(struct registry_instance *inst)
 {
     if (!inst)
@@ -297,29 +311,13 @@ void registry_instance_clear(struct registry_instance *inst)
     }
     free(inst->meta);
     free(inst->check.target);
-    inst->service = NULL;
-    inst->id = NULL;
-    inst->addrs = NULL;
-    inst->n_addrs = 0;
-    inst->tags = NULL;
-    inst->n_tags = 0;
-    inst->meta = NULL;
-    inst->n_meta = 0;
-    inst->check.target = NULL;
+    forget_config(inst);
 }
 
 void registry_stored_clear(struct registry_instance *inst)
 {
     free(inst->service); /* the start of the single allocation */
-    inst->service = NULL;
-    inst->id = NULL;
-    inst->addrs = NULL;
-    inst->n_addrs = 0;
-    inst->tags = NULL;
-    inst->n_tags = 0;
-    inst->meta = NULL;
-    inst->n_meta = 0;
-    inst->check.target = NULL;
+    forget_config(inst);
 }
 
 /* Round n up to a multiple of the alignment of pointers. */
@@ -346,8 +344,8 @@ static int instance_copy(struct registry_instance *dst, const struct registry_in
     bool check = src->check.kind != REGISTRY_CHECK_NONE;
     size_t names = strlen(src->service) + 1 + strlen(src->id) + 1;
     size_t arrays = align_ptr(names);
-    size_t strings = arrays + src->n_tags * sizeof(*dst->tags) +
-                     src->n_meta * sizeof(*dst->meta) + src->n_addrs * sizeof(*dst->addrs);
+    size_t strings = arrays + src->n_tags * sizeof(*dst->tags) + src->n_meta * sizeof(*dst->meta) +
+                     src->n_addrs * sizeof(*dst->addrs);
     size_t total = strings + (check ? strlen(src->check.target) + 1 : 0);
     for (size_t i = 0; i < src->n_tags; i++)
         total += strlen(src->tags[i]) + 1;
@@ -360,11 +358,11 @@ static int instance_copy(struct registry_instance *dst, const struct registry_in
     dst->service = blob_str(blob, &pos, src->service);
     dst->id = blob_str(blob, &pos, src->id);
     dst->tags = src->n_tags ? (char **)(void *)(blob + arrays) : NULL;
-    dst->meta = src->n_meta ? (struct registry_meta *)(void *)(blob + arrays + src->n_tags *
-                                                                                sizeof(char *))
-                            : NULL;
-    dst->addrs = (struct registry_addr *)(void *)(blob + strings - src->n_addrs *
-                                                                       sizeof(*dst->addrs));
+    dst->meta = src->n_meta
+                    ? (struct registry_meta *)(void *)(blob + arrays + src->n_tags * sizeof(char *))
+                    : NULL;
+    dst->addrs =
+        (struct registry_addr *)(void *)(blob + strings - src->n_addrs * sizeof(*dst->addrs));
     memcpy(dst->addrs, src->addrs, src->n_addrs * sizeof(*dst->addrs));
     dst->n_addrs = src->n_addrs;
     pos = strings;
