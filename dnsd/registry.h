@@ -79,8 +79,8 @@ struct registry_meta {
 /* One service instance. On input (registry_put) the state fields are ignored; on output
  * (registry_service_instance) everything is filled in by the registry. */
 struct registry_instance {
-    char *service; /* lower-case label; owned by whoever owns this struct */
-    char *id;      /* lower-case label; owned by whoever owns this struct */
+    char *service;               /* lower-case label; owned by whoever owns this struct */
+    char *id;                    /* lower-case label; owned by whoever owns this struct */
     struct registry_addr *addrs; /* n_addrs entries; owned by whoever owns this struct */
     size_t n_addrs;              /* 1..REGISTRY_MAX_ADDRS */
     uint16_t port;

@@ -390,7 +390,8 @@ static bool rate_limit(struct server *srv, const struct sockaddr *client, const 
     struct rrl_summary s;
     if (rrl_summary_due(srv->rrl, now, &s)) {
         if (s.interval_ms == 0)
-            log_warn("server", "rate limiting UDP answers (dns.rrl): client network %s is over the rate",
+            log_warn("server",
+                     "rate limiting UDP answers (dns.rrl): client network %s is over the rate",
                      s.last_prefix);
         else
             log_warn("server",

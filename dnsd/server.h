@@ -3,10 +3,10 @@
  * and its answer sent back. TCP follows RFC 7766: pipelined queries (a client that does not
  * read its answers is not read from), an idle timeout (no read and no write progress), a
  * total lifetime per connection, and a connection cap that closes the longest-idle
- * connection first. UDP reads batches with recvmmsg; each UDP answer passes response rate
- * limiting (rrl.h) when it is on. Questions outside every zone go to
- * forward.c when forwarders are configured and the client is allowed. Owns its sockets, never
- * the zone store or the answers it reads.
+ * connection first. UDP reads batches with recvmmsg and sends each batch's answers with one
+ * sendmmsg; each UDP answer passes response rate limiting (rrl.h) when it is on. Questions
+ * outside every zone go to forward.c when forwarders are configured and the client is
+ * allowed. Owns its sockets, never the zone store or the answers it reads.
  * Loop: every function runs on the loop the server was started on. */
 #pragma once
 
