@@ -28,12 +28,12 @@ struct answers_instance {
 };
 
 struct answers_service {
-    char *name; /* owned */
     uint64_t hash;
     struct answers_instance *inst; /* owned array, sorted by id */
     size_t n_inst;
     bool has_proto[2];
     struct answers_service *next; /* owned: the next service in the hash chain */
+    char name[];                  /* in the same allocation: one cache miss less per lookup */
 };
 
 struct answers {
@@ -71,7 +71,6 @@ static void service_free(struct answers_service *svc)
     for (size_t i = 0; i < svc->n_inst; i++)
         instance_clear(&svc->inst[i]);
     free(svc->inst);
-    free(svc->name);
     free(svc);
 }
 
@@ -317,13 +316,15 @@ snapshot(const struct answers *ans, const struct registry_service *rsvc, uint64_
     *empty = n_answerable == 0;
     if (*empty)
         return NULL;
-    struct answers_service *svc = calloc(1, sizeof(*svc));
+    const char *name = registry_service_name(rsvc);
+    size_t name_size = strlen(name) + 1;
+    struct answers_service *svc = calloc(1, sizeof(*svc) + name_size);
     if (!svc)
         goto fail;
     svc->hash = hash;
-    svc->name = strdup(registry_service_name(rsvc));
+    memcpy(svc->name, name, name_size);
     svc->inst = calloc(n_answerable, sizeof(*svc->inst));
-    if (!svc->name || !svc->inst)
+    if (!svc->inst)
         goto fail;
     for (size_t i = 0; i < n; i++) {
         const struct registry_instance *src = registry_service_instance(rsvc, i);
