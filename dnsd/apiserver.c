@@ -30,6 +30,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <microhttpd.h>
@@ -49,18 +50,20 @@ static char tls_priorities[] = "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2";
 struct apiserver;
 
 struct endpoint {
-    struct apiserver *srv;  /* borrowed: the owner */
-    struct MHD_Daemon *mhd; /* owned */
-    uv_poll_t poll;         /* watches MHD's epoll fd */
-    uv_timer_t timer;       /* MHD's own timeouts; also "run MHD now" after a resume */
-    char unix_path[108];    /* "" for TCP; removed on stop */
-    char name[160];         /* "unix:/run/dnsd/api.sock", for logs */
-    size_t n_parked;        /* watches parked on this endpoint */
-    size_t n_committing;    /* writes waiting for the journal, or resumed to send */
-    bool resumed;           /* a connection was resumed: MHD must run again */
-    bool needs_token;       /* TCP: requests must carry Authorization: Bearer */
-    bool tls;               /* TCP with tls_cert/tls_key: HTTPS only */
-    char mhd_error[256];    /* MHD's log lines while it starts, to explain a failure */
+    struct apiserver *srv;       /* borrowed: the owner */
+    struct MHD_Daemon *mhd;      /* owned */
+    uv_poll_t poll;              /* watches MHD's epoll fd */
+    uv_timer_t timer;            /* MHD's own timeouts; also "run MHD now" after a resume */
+    char unix_path[108];         /* "" for TCP; removed on stop */
+    char name[160];              /* "unix:/run/dnsd/api.sock", for logs */
+    size_t n_parked;             /* watches parked on this endpoint */
+    size_t n_committing;         /* writes waiting for the journal, or resumed to send */
+    bool resumed;                /* a connection was resumed: MHD must run again */
+    bool needs_token;            /* TCP: requests must carry Authorization: Bearer */
+    bool tls;                    /* TCP with tls_cert/tls_key: HTTPS only */
+    char mhd_error[256];         /* MHD's log lines while it starts, to explain a failure */
+    uint64_t log_quiet_until_ms; /* MHD's runtime messages go to debug until then */
+    uint64_t log_quieted;        /* messages sent to debug since the last warning */
     bool poll_open, timer_open;
 };
 
@@ -139,6 +142,9 @@ struct request {
 static void reschedule(struct endpoint *ep);
 static void on_timer(uv_timer_t *timer);
 
+/* Shortest time between two runtime warnings from libmicrohttpd, per endpoint. */
+#define MHD_LOG_INTERVAL_MS 10000
+
 /* MHD hands us its own printf format; it is a trusted constant inside the library. */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-nonliteral"
@@ -157,7 +163,28 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
         snprintf(ep->mhd_error + used, sizeof(ep->mhd_error) - used, "%s%s", used ? "; " : "",
                  line);
     }
-    log_warn("api", "%s: %s", ep->name, line);
+    if (ep->mhd == NULL) {
+        log_warn("api", "%s: %s", ep->name, line);
+        return;
+    }
+    /* Once serving, MHD speaks mostly of one client's connection (a failed TLS handshake, a
+     * broken request), which anyone who can connect may cause: one warning per interval,
+     * the rest at debug level, so no client can flood the log. */
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t now_ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    if (now_ms < ep->log_quiet_until_ms) {
+        ep->log_quieted++;
+        log_debug("api", "%s: %s", ep->name, line);
+        return;
+    }
+    if (ep->log_quieted)
+        log_warn("api", "%s: %s (and %" PRIu64 " such messages at debug level before it)", ep->name,
+                 line, ep->log_quieted);
+    else
+        log_warn("api", "%s: %s", ep->name, line);
+    ep->log_quieted = 0;
+    ep->log_quiet_until_ms = now_ms + MHD_LOG_INTERVAL_MS;
 }
 #pragma GCC diagnostic pop
 

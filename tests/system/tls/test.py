@@ -112,6 +112,23 @@ def test_https(pki):
                                 scheme="http")
         check(rc != 0 and status == 0, "plain HTTP to the TLS port fails (curl %d, status %d, "
               "%r)" % (rc, status, text))
+        # Failed handshakes are anyone's to cause: they must not flood the log with warnings
+        # (at most one per 10 s per endpoint; the rest go to debug level).
+        def api_warnings():
+            return sum(1 for ln in d.stderr_text().splitlines()
+                       if " warn api: tcp:127.0.0.1:%d" % d.api_port in ln)
+        before = api_warnings()
+        for _ in range(20):
+            with socket.create_connection(("127.0.0.1", d.api_port), timeout=5) as s:
+                s.sendall(b"GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+                try:
+                    while s.recv(4096):
+                        pass
+                except OSError:
+                    pass
+        time.sleep(0.3)
+        check(api_warnings() - before <= 1, "20 failed handshakes: at most one warning "
+              "(%d before, %d after)" % (before, api_warnings()))
         # Python's own TLS client agrees on the certificate (another client than curl).
         ctx = ssl.create_default_context(cafile=pki["ca.pem"])
         conn = http.client.HTTPSConnection("127.0.0.1", d.api_port, timeout=5, context=ctx)
