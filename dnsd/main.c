@@ -6,12 +6,14 @@
  * user or group that does not exist), 3 a damaged journal or
  * snapshot in the data directory. Only this file may exit. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -308,13 +310,25 @@ static void raise_fd_limit(void)
         log_debug("main", "open file limit: %llu", (unsigned long long)rl.rlim_cur);
 }
 
+/* Write our pid to path. Its directory may be writable by the user dnsd drops to, so a
+ * link planted there must not make root overwrite another file: no symbolic link is
+ * followed, and only a regular file with one name is truncated. */
 static int write_pid_file(const char *path)
 {
-    FILE *fp = fopen(path, "w");
-    if (fp == NULL)
+    int fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0)
         return -errno;
-    fprintf(fp, "%ld\n", (long)getpid());
-    return fclose(fp) == 0 ? 0 : -errno;
+    struct stat st;
+    int rc = 0;
+    if (fstat(fd, &st) != 0)
+        rc = -errno;
+    else if (!S_ISREG(st.st_mode) || st.st_nlink != 1)
+        rc = DNSD_EINVAL;
+    else if (ftruncate(fd, 0) != 0 || dprintf(fd, "%ld\n", (long)getpid()) < 0)
+        rc = -errno;
+    if (close(fd) != 0 && rc == 0)
+        rc = -errno;
+    return rc;
 }
 
 int main(int argc, char **argv)

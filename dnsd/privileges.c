@@ -187,6 +187,9 @@ int privileges_make_dir(const struct privileges_plan *plan, const char *dir, uns
         snprintf(err, err_len, "%s: path too long", dir);
         return -ENAMETOOLONG;
     }
+    /* "dir/" is "dir": its last component must get mode, not the parents' 0755. */
+    for (size_t n = strlen(buf); n > 1 && buf[n - 1] == '/'; n--)
+        buf[n - 1] = '\0';
     for (char *p = buf + 1;; p++) {
         bool last = *p == '\0';
         if (*p != '/' && !last)
@@ -217,8 +220,9 @@ int privileges_chown(const struct privileges_plan *plan, const char *path, unsig
     if (!plan->drop)
         return 0;
     gid_t gid = flags & PRIVILEGES_KEEP_GROUP ? (gid_t)-1 : plan->gid;
-    /* path is the operator's (a data_dir may be a link to another disk); entries are not. */
-    if (chown(path, plan->uid, gid) != 0) {
+    /* A data_dir may be a link to another disk; entries and NOFOLLOW paths are not. */
+    int at = flags & PRIVILEGES_NOFOLLOW ? AT_SYMLINK_NOFOLLOW : 0;
+    if (fchownat(AT_FDCWD, path, plan->uid, gid, at) != 0) {
         int rc = -errno;
         snprintf(err, err_len, "cannot give %s to user %s: %s", path, plan->user, strerror(errno));
         return rc;
@@ -336,13 +340,14 @@ int privileges_apply(const struct privileges_plan *plan, const struct dnsd_confi
         (rc = privileges_chown(plan, cfg->data_dir, PRIVILEGES_ENTRIES, err, err_len)) != 0)
         return rc;
     if (cfg->pid_file[0] && access(cfg->pid_file, F_OK) == 0 &&
-        (rc = privileges_chown(plan, cfg->pid_file, 0, err, err_len)) != 0)
+        (rc = privileges_chown(plan, cfg->pid_file, PRIVILEGES_NOFOLLOW, err, err_len)) != 0)
         return rc;
     for (size_t i = 0; i < cfg->n_api; i++) {
         if (cfg->api[i].kind != CONFIG_API_UNIX)
             continue;
         /* socket_group "" means the process's group, which is now the plan's. */
-        unsigned flags = cfg->api_socket_group[0] ? PRIVILEGES_KEEP_GROUP : 0;
+        unsigned flags =
+            PRIVILEGES_NOFOLLOW | (cfg->api_socket_group[0] ? PRIVILEGES_KEEP_GROUP : 0);
         if ((rc = privileges_chown(plan, cfg->api[i].path, flags, err, err_len)) != 0)
             return rc;
     }

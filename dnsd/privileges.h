@@ -17,6 +17,7 @@ struct dnsd_config;
 /* privileges_chown flags. */
 #define PRIVILEGES_KEEP_GROUP 1u /* change the owner only */
 #define PRIVILEGES_ENTRIES 2u    /* also every entry directly inside the directory */
+#define PRIVILEGES_NOFOLLOW 4u   /* path itself is never followed if it is a symbolic link */
 
 /* Who dnsd runs as once it serves. */
 struct privileges_plan {
@@ -46,9 +47,10 @@ int privileges_plan(const char *user, const char *group, uid_t euid, struct priv
 int privileges_make_dir(const struct privileges_plan *plan, const char *dir, unsigned mode,
                         char *err, size_t err_len);
 
-/* Give path (followed if a symbolic link; entries inside it are not) to the plan's user and
- * group, as flags say
- * (PRIVILEGES_KEEP_GROUP, PRIVILEGES_ENTRIES). Does nothing unless the plan drops.
+/* Give path (followed if a symbolic link unless PRIVILEGES_NOFOLLOW; entries inside it never
+ * are) to the plan's user and group, as flags say (PRIVILEGES_KEEP_GROUP, PRIVILEGES_ENTRIES,
+ * PRIVILEGES_NOFOLLOW: for paths in a directory the user may write, where a link planted
+ * there must not make root chown another file). Does nothing unless the plan drops.
  * Returns: 0, -errno with err naming the path. */
 int privileges_chown(const struct privileges_plan *plan, const char *path, unsigned flags,
                      char *err, size_t err_len);

@@ -202,6 +202,11 @@ Test(privileges, make_dir_creates_missing_parents_with_mode)
     cr_assert_eq(st.st_mode & 0555, 0555, "parents are searchable");
     cr_assert_eq(privileges_make_dir(&p, dir, 0750, err, sizeof(err)), 0, "exists: fine");
 
+    snprintf(dir, sizeof(dir), "%s/slash//", base);
+    cr_assert_eq(privileges_make_dir(&p, dir, 0750, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(stat(dir, &st), 0);
+    cr_assert_eq(st.st_mode & 07777, 0750, "a trailing slash still gets the mode");
+
     char file[160];
     snprintf(file, sizeof(file), "%s/a/file", base);
     FILE *fp = fopen(file, "w");

@@ -5,7 +5,8 @@
 # answers DNS, takes registrations, runs active checks, reloads zones, writes a snapshot,
 # removes its socket and pid file on exit, and comes back with the registration after a
 # restart (the data directory stays writable). A missing user or group is a start-up
-# error with exit status 2 and a fix in the message; user "root" runs with a warning.
+# error with exit status 2 and a fix in the message; user "root" runs with a warning. A
+# symbolic link planted as the pid file (where the user may write) is not followed by root.
 # Needs root (CI runs as root): as anyone else it fails loudly rather than skip.
 
 import os
@@ -145,6 +146,30 @@ def missing_user_or_group(tmp):
     eq(rc, 2, "empty --user: exit status 2 (stderr %r)" % err)
 
 
+def test_planted_links(pw):
+    """The pid file and socket live where the dropped user may write: a symbolic link planted
+    there by that user must not make root write to or chown another file."""
+    d = Dnsd()
+    os.chown(d.tmp, pw.pw_uid, pw.pw_gid)
+    elsewhere = tempfile.mkdtemp(prefix="dnsd-victim-")
+    victim = os.path.join(elsewhere, "victim")
+    write_file(victim, "secret\n")
+    os.chmod(victim, 0o600)
+    os.symlink(victim, d.pid_file)
+    os.lchown(d.pid_file, pw.pw_uid, pw.pw_gid)
+    d.extra += ["--user", USER]
+    try:
+        d.start()
+        contains(d.stderr_text(), "cannot write pid file", "the planted pid file is refused")
+        d.proc.send_signal(signal.SIGTERM)
+        eq(d.wait_exit(), 0, "dnsd exit status")
+        with open(victim) as f:
+            eq(f.read(), "secret\n", "the link's target was not written")
+        eq(owner(victim), (0, 0), "the link's target still belongs to root")
+    finally:
+        shutil.rmtree(elsewhere, ignore_errors=True)
+
+
 def test_root_on_request():
     d = Dnsd(args=["--user", "root"])
     d.start()
@@ -165,6 +190,7 @@ def test():
         pw = pwd.getpwnam(USER)
         test_drop(pw)
         test_missing_user_or_group()
+        test_planted_links(pw)
         test_root_on_request()
     finally:
         # userdel refuses while a process of the user runs: stop a failed test's dnsd first.
