@@ -80,7 +80,8 @@ bool rrl_check(const struct rrl *rrl);
  * bucket gives RRL_SLIP for every slip-th limited answer, RRL_DROP for the others. A new
  * prefix takes a free bucket near its slot or, when there is none, the nearby bucket with
  * the most credits (an idle one has refilled, so nothing is lost; a prefix being limited
- * keeps its empty bucket), so the table never grows and a flood cannot reset a limit. */
+ * keeps its empty bucket unless every nearby bucket is being limited too), so the table
+ * never grows and a flood from fewer networks than the window cannot reset a limit. */
 enum rrl_verdict rrl_decide(struct rrl *rrl, const struct sockaddr *client, uint64_t now_ms);
 
 /* Is a summary of limited answers due: something was limited since the last one, and the
