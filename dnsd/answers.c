@@ -14,26 +14,30 @@
 #include "dnsd/error.h"
 
 /* Compact, because there is one per answerable instance (issue #4: at most 1 KiB of RSS per
- * instance in all): everything variable-sized lives in one allocation, blob. */
+ * instance in all): everything variable-sized lives in one allocation, blob, except the
+ * first address, so that an A or AAAA answer reads no memory beyond the service's own. */
 struct answers_instance {
     void *blob;                  /* owned: tags[], txt[], addrs[], then the strings */
     const char *id;              /* in blob */
     const char **tags;           /* in blob */
     const char **txt;            /* in blob; n_txt >= 1 */
-    struct registry_addr *addrs; /* in blob */
+    struct registry_addr *addrs; /* in blob: the addresses after the first */
+    struct registry_addr addr0;  /* the first address */
     uint64_t expires_ms;
     uint16_t port, priority, weight;
     uint8_t n_addrs, n_tags, n_txt; /* the registry's limits are 16, 32 and 64 */
     uint8_t proto;                  /* enum registry_proto */
 };
 
+/* One allocation: this header, inst[], then the name, so a lookup and an answer touch
+ * contiguous memory (at 100,000 services every separate block is a cache miss). */
 struct answers_service {
     uint64_t hash;
-    struct answers_instance *inst; /* owned array, sorted by id */
+    const char *name; /* after inst[] */
     size_t n_inst;
     bool has_proto[2];
-    struct answers_service *next; /* owned: the next service in the hash chain */
-    char name[];                  /* in the same allocation: one cache miss less per lookup */
+    struct answers_service *next;   /* owned: the next service in the hash chain */
+    struct answers_instance inst[]; /* sorted by id */
 };
 
 struct answers {
@@ -70,7 +74,6 @@ static void service_free(struct answers_service *svc)
         return;
     for (size_t i = 0; i < svc->n_inst; i++)
         instance_clear(&svc->inst[i]);
-    free(svc->inst);
     free(svc);
 }
 
@@ -188,7 +191,7 @@ size_t answers_instance_addr_count(const struct answers_instance *inst)
 
 const struct registry_addr *answers_instance_addr(const struct answers_instance *inst, size_t i)
 {
-    return &inst->addrs[i];
+    return i == 0 ? &inst->addr0 : &inst->addrs[i - 1];
 }
 
 uint16_t answers_instance_port(const struct answers_instance *inst)
@@ -254,7 +257,8 @@ static int instance_copy(struct answers_instance *dst, const struct registry_ins
         strings += strlen(src->tags[i]) + 1;
     for (size_t i = 0; i < n_meta; i++)
         strings += strlen(src->meta[i].key) + 1 + strlen(src->meta[i].value) + 1;
-    size_t head = (n_tags + n_txt) * sizeof(char *) + n_addrs * sizeof(struct registry_addr);
+    size_t n_more = n_addrs ? n_addrs - 1 : 0; /* addresses after the first */
+    size_t head = (n_tags + n_txt) * sizeof(char *) + n_more * sizeof(struct registry_addr);
     char *blob = malloc(head + strings);
     if (!blob)
         return DNSD_ENOMEM;
@@ -263,8 +267,11 @@ static int instance_copy(struct answers_instance *dst, const struct registry_ins
     dst->tags = (const char **)(void *)blob;
     dst->txt = dst->tags + n_tags;
     dst->addrs = (struct registry_addr *)(void *)(dst->txt + n_txt);
-    char *str = (char *)(dst->addrs + n_addrs);
-    memcpy(dst->addrs, src->addrs, n_addrs * sizeof(dst->addrs[0]));
+    char *str = (char *)(dst->addrs + n_more);
+    if (n_addrs) {
+        dst->addr0 = src->addrs[0];
+        memcpy(dst->addrs, src->addrs + 1, n_more * sizeof(dst->addrs[0]));
+    }
     dst->id = str;
     str = stpcpy(str, src->id) + 1;
     for (size_t i = 0; i < n_tags; i++) {
@@ -318,14 +325,12 @@ snapshot(const struct answers *ans, const struct registry_service *rsvc, uint64_
         return NULL;
     const char *name = registry_service_name(rsvc);
     size_t name_size = strlen(name) + 1;
-    struct answers_service *svc = calloc(1, sizeof(*svc) + name_size);
+    size_t insts = n_answerable * sizeof(struct answers_instance);
+    struct answers_service *svc = calloc(1, sizeof(*svc) + insts + name_size);
     if (!svc)
-        goto fail;
+        return NULL;
     svc->hash = hash;
-    memcpy(svc->name, name, name_size);
-    svc->inst = calloc(n_answerable, sizeof(*svc->inst));
-    if (!svc->inst)
-        goto fail;
+    svc->name = memcpy((char *)svc->inst + insts, name, name_size);
     for (size_t i = 0; i < n; i++) {
         const struct registry_instance *src = registry_service_instance(rsvc, i);
         if (!is_answerable(ans, src->health))
