@@ -738,34 +738,47 @@ static int load_int(struct loader *ld, const config_setting_t *s, const char *pa
 static int load_group(struct loader *ld, const config_setting_t *grp, const char *prefix,
                       const struct opt *opts, struct dnsd_config *cfg);
 
-/* A list of networks ("ADDR/PREFIX" or "ADDR"): replaces the previous list; [ ] empties it. */
-static int load_nets(struct loader *ld, const config_setting_t *s, const char *path,
-                     const struct opt *o, struct dnsd_config *cfg)
+static int check_string_list(struct loader *ld, const config_setting_t *s, const char *name,
+                             size_t max);
+
+/* A list of networks ("ADDR/PREFIX" or "ADDR") at path into nets[0..max): checked whole,
+ * then it replaces the previous list (the rest zeroed, as the defaults are); [ ] empties it
+ * unless non_empty. The one loader of forward.allow, dns.rrl.exempt and allowed_addresses. */
+static int load_net_list(struct loader *ld, const config_setting_t *s, const char *path,
+                         bool non_empty, struct netlist_net *nets, size_t max, size_t *n_out)
 {
-    struct netlist_net *nets = (struct netlist_net *)(void *)((char *)cfg + o->offset);
     int type = config_setting_type(s);
     if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST)
         return fail(ld, s, "%s: must be a list of strings such as [ \"10.0.0.0/8\" ]", path);
     int n = config_setting_length(s);
-    if (n > o->max)
-        return fail(ld, s, "%s: at most %" PRId64 " networks", path, o->max);
+    int rc = n > 0 || non_empty ? check_string_list(ld, s, path, max) : 0;
+    if (rc < 0)
+        return rc;
+    struct netlist_net net;
     for (int i = 0; i < n; i++) {
         const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
-        struct netlist_net net;
-        if (config_setting_type(e) != CONFIG_TYPE_STRING)
-            return fail(ld, e, "%s[%d]: must be a string", path, i);
         const char *text = config_setting_get_string(e);
         if (netlist_parse(text, &net) < 0)
-            return fail(ld, e, "%s[%d]: '%s': not ADDR/PREFIX or ADDR (host bits must be 0)", path,
-                        i, text);
+            return fail(ld, e,
+                        "%s[%d]: '%s': not ADDR/PREFIX or ADDR (numeric IPv4 or IPv6, no host "
+                        "bits set past the prefix)",
+                        path, i, text);
     }
-    /* Parsed again in place, so that the whole array is written the way the defaults are. */
-    memset(nets, 0, sizeof(*nets) * (size_t)o->max);
+    memset(nets, 0, sizeof(*nets) * max);
     for (int i = 0; i < n; i++)
         (void)netlist_parse(config_setting_get_string(config_setting_get_elem(s, (unsigned)i)),
                             &nets[i]);
-    *(size_t *)(void *)((char *)cfg + o->count) = (size_t)n;
+    *n_out = (size_t)n;
     return 0;
+}
+
+/* An OPT_NETS option. */
+static int load_nets(struct loader *ld, const config_setting_t *s, const char *path,
+                     const struct opt *o, struct dnsd_config *cfg)
+{
+    return load_net_list(ld, s, path, false,
+                         (struct netlist_net *)(void *)((char *)cfg + o->offset), (size_t)o->max,
+                         (size_t *)(void *)((char *)cfg + o->count));
 }
 
 static int load_option(struct loader *ld, const config_setting_t *s, const char *path,
@@ -1049,30 +1062,6 @@ static int load_account(struct loader *ld, const config_setting_t *s, const char
     return 0;
 }
 
-/* allowed_addresses = [ "ADDR/PREFIX", ... ]: replaces the list; 1..64 networks. */
-static int load_allowed_addresses(struct loader *ld, const config_setting_t *s,
-                                  struct dnsd_config *cfg)
-{
-    int rc = check_string_list(ld, s, "allowed_addresses", CONFIG_MAX_ALLOWED_ADDRESSES);
-    if (rc < 0)
-        return rc;
-    int n = config_setting_length(s);
-    struct netlist_net nets[CONFIG_MAX_ALLOWED_ADDRESSES];
-    memset(nets, 0, sizeof(nets));
-    for (int i = 0; i < n; i++) {
-        const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
-        const char *text = config_setting_get_string(e);
-        if (netlist_parse(text, &nets[i]) < 0)
-            return fail(ld, e,
-                        "allowed_addresses[%d]: '%s': not a network ADDR/PREFIX or a single "
-                        "ADDR (numeric IPv4 or IPv6, no host bits past the prefix)",
-                        i, text);
-    }
-    memcpy(cfg->allowed_addresses, nets, sizeof(nets));
-    cfg->n_allowed_addresses = (size_t)n;
-    return 0;
-}
-
 /* forwarders = [ "ADDR[:PORT]", ... ]: replaces the list; [ ] turns forwarding off. */
 static int load_forwarders(struct loader *ld, const config_setting_t *s, struct dnsd_config *cfg)
 {
@@ -1123,19 +1112,9 @@ static int load_forward(struct loader *ld, const config_setting_t *grp, struct d
                 return fail(ld, s, "forward.%s: must be an integer %lld..%lld", name, lo, hi);
             *(timeout ? &fc->timeout_ms : &fc->retries) = (uint32_t)v;
         } else if (strcmp(name, "allow") == 0) {
-            int n = config_setting_length(s);
-            int type = config_setting_type(s);
-            if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST)
-                return fail(ld, s, "forward.allow: must be a list of strings such as [ \"...\" ]");
-            if (n > 0 && (rc = check_string_list(ld, s, "forward.allow", FORWARD_MAX_ALLOW)) < 0)
+            if ((rc = load_net_list(ld, s, "forward.allow", false, fc->allow, FORWARD_MAX_ALLOW,
+                                    &fc->n_allow)) < 0)
                 return rc;
-            for (int j = 0; j < n; j++) {
-                const config_setting_t *e = config_setting_get_elem(s, (unsigned)j);
-                text = config_setting_get_string(e);
-                if (netlist_parse(text, &fc->allow[j]) < 0)
-                    return fail(ld, e, "forward.allow[%d]: '%s': not ADDR[/PREFIX]", j, text);
-            }
-            fc->n_allow = (size_t)n;
         } else {
             return fail(ld, s, "unknown option 'forward.%s'", name);
         }
@@ -1178,7 +1157,8 @@ static int load_root_setting(struct loader *ld, const config_setting_t *s, struc
     if (strcmp(name, "user") == 0 || strcmp(name, "group") == 0)
         return load_account(ld, s, name, name[0] == 'u' ? cfg->user : cfg->group);
     if (strcmp(name, "allowed_addresses") == 0)
-        return load_allowed_addresses(ld, s, cfg);
+        return load_net_list(ld, s, "allowed_addresses", true, cfg->allowed_addresses,
+                             CONFIG_MAX_ALLOWED_ADDRESSES, &cfg->n_allowed_addresses);
     if (strcmp(name, "log_level") == 0) {
         if ((rc = get_string(ld, s, name, &text)) < 0)
             return rc;
