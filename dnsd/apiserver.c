@@ -37,6 +37,7 @@
 
 #include "dnsd/error.h"
 #include "api.h"
+#include "privileges.h"
 #include "tokens.h"
 #include "log.h"
 #include "metrics.h"
@@ -1235,34 +1236,6 @@ static int load_tls(struct apiserver *srv, const struct apiserver_config *cfg, c
     return 0;
 }
 
-/* api_options.socket_group as a gid: "" = (gid_t)-1 (keep the process's), digits = that
- * gid, else the group of that name. Returns: 0, DNSD_ENOENT (no such group), DNSD_EINVAL
- * (a number too large), -errno. */
-static int resolve_group(const char *text, gid_t *out)
-{
-    if (text == NULL || text[0] == '\0') {
-        *out = (gid_t)-1;
-        return 0;
-    }
-    if (strspn(text, "0123456789") == strlen(text)) {
-        errno = 0;
-        unsigned long long v = strtoull(text, NULL, 10);
-        if (errno != 0 || v >= (gid_t)-1)
-            return DNSD_EINVAL;
-        *out = (gid_t)v;
-        return 0;
-    }
-    struct group grp, *found = NULL;
-    char buf[16384];
-    int rc = getgrnam_r(text, &grp, buf, sizeof(buf), &found);
-    if (rc != 0)
-        return -rc;
-    if (found == NULL)
-        return DNSD_ENOENT;
-    *out = grp.gr_gid;
-    return 0;
-}
-
 /* Describe endpoint ep's failure to start (rc) in err. */
 static void start_error(const struct apiserver_config *cfg, const struct endpoint *ep,
                         const struct config_api *api_cfg, int rc, bool chown_failed, char *err,
@@ -1328,12 +1301,14 @@ int apiserver_start(uv_loop_t *loop, const struct apiserver_config *cfg, struct 
     srv->read_timer_open = true;
     srv->open_handles++;
 
-    int rc = resolve_group(cfg->socket_group, &srv->socket_gid);
+    /* "" keeps the process's group ((gid_t)-1 tells chown not to change it). */
+    srv->socket_gid = (gid_t)-1;
+    int rc = cfg->socket_group && cfg->socket_group[0]
+                 ? privileges_find_group(cfg->socket_group, &srv->socket_gid)
+                 : 0;
     if (rc != 0) {
         snprintf(err, err_len, "api_options.socket_group: '%s': %s", cfg->socket_group,
-                 rc == DNSD_ENOENT   ? "no such group"
-                 : rc == DNSD_EINVAL ? "not a valid group id"
-                                     : strerror(-rc));
+                 rc == DNSD_ENOENT ? "no such group" : strerror(-rc));
         apiserver_stop(srv);
         return rc;
     }

@@ -73,24 +73,29 @@ static int find_user(const char *user, struct privileges_plan *p, bool *found, c
     return 0;
 }
 
-/* Resolve group (non-empty) by name, then by number, into p->gid and p->group. */
-static int find_group(const char *group, struct privileges_plan *p, char *buf, char *err,
-                      size_t err_len)
+int privileges_find_group(const char *group, gid_t *gid)
 {
     struct group gr, *res = NULL;
+    char buf[ENTRY_BUF_LEN];
     unsigned long id;
-    int rc = getgrnam_r(group, &gr, buf, ENTRY_BUF_LEN, &res);
-    if (!res && is_not_found(rc) && parse_id(group, &id)) {
-        p->gid = (gid_t)id;
-        snprintf(p->group, sizeof(p->group), "%lu", id);
+    int rc = getgrnam_r(group, &gr, buf, sizeof(buf), &res);
+    if (res) {
+        *gid = res->gr_gid;
         return 0;
     }
-    if (!res && !is_not_found(rc)) {
-        snprintf(err, err_len, "group \"%s\": cannot read the group database: %s", group,
-                 strerror(rc));
-        return DNSD_EIO;
-    }
-    if (!res) {
+    if (!is_not_found(rc))
+        return -rc;
+    if (!parse_id(group, &id))
+        return DNSD_ENOENT;
+    *gid = (gid_t)id;
+    return 0;
+}
+
+/* Resolve group (non-empty) into p->gid and p->group. */
+static int find_group(const char *group, struct privileges_plan *p, char *err, size_t err_len)
+{
+    int rc = privileges_find_group(group, &p->gid);
+    if (rc == DNSD_ENOENT) {
         snprintf(err, err_len,
                  "group \"%s\" does not exist: create it (groupadd --system %s), or set group "
                  "(config \"group\" or --group) to an existing group or \"\" for the user's "
@@ -98,8 +103,12 @@ static int find_group(const char *group, struct privileges_plan *p, char *buf, c
                  group, group);
         return DNSD_EINVAL;
     }
-    p->gid = res->gr_gid;
-    snprintf(p->group, sizeof(p->group), "%s", res->gr_name);
+    if (rc != 0) {
+        snprintf(err, err_len, "group \"%s\": cannot read the group database: %s", group,
+                 strerror(-rc));
+        return DNSD_EIO;
+    }
+    snprintf(p->group, sizeof(p->group), "%s", group);
     return 0;
 }
 
@@ -157,7 +166,7 @@ int privileges_plan(const char *user, const char *group, uid_t euid, struct priv
         goto done;
     }
     if (group[0]) {
-        rc = find_group(group, &p, buf, err, err_len);
+        rc = find_group(group, &p, err, err_len);
     } else if (!p.has_entry) {
         snprintf(err, err_len,
                  "user %s has no entry in the user database, so no primary group: set group "

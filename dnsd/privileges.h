@@ -41,6 +41,11 @@ struct privileges_plan {
 int privileges_plan(const char *user, const char *group, uid_t euid, struct privileges_plan *out,
                     char *err, size_t err_len);
 
+/* Find a group by name or, when no group has that name, as a decimal gid (a gid need not
+ * have an entry in the group database).
+ * Returns: 0 and *gid; DNSD_ENOENT (no such group); -errno (the database cannot be read). */
+int privileges_find_group(const char *group, gid_t *gid);
+
 /* Create dir and its missing parents (parents mode 0755, dir itself mode) and, when the
  * plan drops, give dir to the plan's user and group if it was created here.
  * Returns: 0 (also when dir exists already), -errno with err naming the path. */

@@ -331,3 +331,14 @@ Test(privileges, prepare_and_apply_hand_over_what_dnsd_made)
     snprintf(cmd, sizeof(cmd), "rm -rf %s", base);
     cr_assert_eq(system(cmd), 0);
 }
+
+Test(privileges, find_group_by_name_or_number)
+{
+    gid_t gid = 1;
+    cr_assert_eq(privileges_find_group("root", &gid), 0);
+    cr_assert_eq(gid, 0);
+    cr_assert_eq(privileges_find_group("54321", &gid), 0, "a gid needs no entry");
+    cr_assert_eq(gid, 54321);
+    cr_assert_eq(privileges_find_group("no-such-group-dnsd", &gid), DNSD_ENOENT);
+    cr_assert_eq(privileges_find_group("99999999999", &gid), DNSD_ENOENT, "too large a gid");
+}
