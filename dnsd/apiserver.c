@@ -30,7 +30,6 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <microhttpd.h>
@@ -171,9 +170,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     /* Once serving, MHD speaks mostly of one client's connection (a failed TLS handshake, a
      * broken request), which anyone who can connect may cause: one warning per interval,
      * the rest at debug level, so no client can flood the log. */
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    uint64_t now_ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    uint64_t now_ms = uv_now(ep->srv->loop);
     if (now_ms < ep->log_quiet_until_ms) {
         ep->log_quieted++;
         log_debug("api", "%s: %s", ep->name, line);
