@@ -10,6 +10,9 @@
 
 #include "dnsd/error.h"
 
+/* The first 12 bytes of an IPv4-mapped IPv6 address (RFC 4291 §2.5.5.2). */
+static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF};
+
 int netlist_parse(const char *text, struct netlist_net *out)
 {
     char host[INET6_ADDRSTRLEN];
@@ -75,7 +78,6 @@ static bool prefix_equal(const uint8_t *a, const uint8_t *b, unsigned prefix)
 bool netlist_contains_addr(const struct netlist_net *nets, size_t n, int family,
                            const uint8_t *addr)
 {
-    static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF};
     if (family == AF_INET6 && memcmp(addr, v4mapped, sizeof(v4mapped)) == 0) {
         family = AF_INET;
         addr += sizeof(v4mapped);
@@ -88,15 +90,27 @@ bool netlist_contains_addr(const struct netlist_net *nets, size_t n, int family,
     return false;
 }
 
+int netlist_address(const struct sockaddr *sa, uint8_t out[16])
+{
+    memset(out, 0, 16);
+    if (sa->sa_family == AF_INET) {
+        memcpy(out, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
+        return AF_INET;
+    }
+    if (sa->sa_family != AF_INET6)
+        return 0;
+    const uint8_t *a = ((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr.s6_addr;
+    if (memcmp(a, v4mapped, sizeof(v4mapped)) == 0) {
+        memcpy(out, a + sizeof(v4mapped), 4);
+        return AF_INET;
+    }
+    memcpy(out, a, 16);
+    return AF_INET6;
+}
+
 bool netlist_contains(const struct netlist_net *nets, size_t n, const struct sockaddr *sa)
 {
-    if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
-        return netlist_contains_addr(nets, n, AF_INET, (const uint8_t *)&in->sin_addr);
-    }
-    if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)sa;
-        return netlist_contains_addr(nets, n, AF_INET6, in6->sin6_addr.s6_addr);
-    }
-    return false;
+    uint8_t addr[16];
+    int family = netlist_address(sa, addr);
+    return family != 0 && netlist_contains_addr(nets, n, family, addr);
 }

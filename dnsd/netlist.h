@@ -33,5 +33,10 @@ void netlist_format(const struct netlist_net *net, char *out, size_t out_len);
 bool netlist_contains_addr(const struct netlist_net *nets, size_t n, int family,
                            const uint8_t *addr);
 
+/* The address of a socket address into out (4 bytes for AF_INET, 16 for AF_INET6, the rest
+ * zeroed), an IPv4-mapped IPv6 address as IPv4.
+ * Returns: AF_INET, AF_INET6, or 0 for any other family. */
+int netlist_address(const struct sockaddr *sa, uint8_t out[16]);
+
 /* The same for a socket address (AF_INET or AF_INET6; any other family is outside). */
 bool netlist_contains(const struct netlist_net *nets, size_t n, const struct sockaddr *sa);

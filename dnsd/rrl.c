@@ -137,25 +137,10 @@ bool rrl_check(const struct rrl *rrl)
 static bool client_key(const struct rrl *rrl, const struct sockaddr *sa, uint8_t *family,
                        uint8_t key[16])
 {
-    static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF};
-    memset(key, 0, 16);
-    if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
-        memcpy(key, &in->sin_addr, 4);
-        *family = 4;
-    } else if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)sa;
-        const uint8_t *a = in6->sin6_addr.s6_addr;
-        if (memcmp(a, v4mapped, sizeof(v4mapped)) == 0) {
-            memcpy(key, a + 12, 4);
-            *family = 4;
-        } else {
-            memcpy(key, a, 16);
-            *family = 6;
-        }
-    } else {
+    int af = netlist_address(sa, key);
+    if (af == 0)
         return false;
-    }
+    *family = af == AF_INET ? 4 : 6;
     if (*family == 4)
         mask(key, 4, rrl->cfg.ipv4_prefix);
     else

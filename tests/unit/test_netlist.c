@@ -118,3 +118,20 @@ Test(netlist, socket_addresses_match_by_family)
     } other = {AF_UNIX};
     cr_assert_not(netlist_contains(nets, 2, (const struct sockaddr *)(const void *)&other));
 }
+
+Test(netlist, address_of_a_socket_address_is_normalised)
+{
+    uint8_t out[16];
+    struct sockaddr_in6 sa6;
+    memset(&sa6, 0, sizeof(sa6));
+    sa6.sin6_family = AF_INET6;
+    cr_assert_eq(inet_pton(AF_INET6, "::ffff:192.0.2.9", &sa6.sin6_addr), 1);
+    cr_assert_eq(netlist_address((const struct sockaddr *)&sa6, out), AF_INET);
+    const uint8_t want4[16] = {192, 0, 2, 9};
+    cr_assert_arr_eq(out, want4, 16, "IPv4-mapped: the IPv4 bytes, the rest zero");
+    cr_assert_eq(inet_pton(AF_INET6, "2001:db8::1", &sa6.sin6_addr), 1);
+    cr_assert_eq(netlist_address((const struct sockaddr *)&sa6, out), AF_INET6);
+    cr_assert_arr_eq(out, sa6.sin6_addr.s6_addr, 16);
+    struct sockaddr other = {.sa_family = AF_UNIX};
+    cr_assert_eq(netlist_address(&other, out), 0);
+}
