@@ -927,7 +927,11 @@ static int load_object(const char *body, size_t body_len, bool empty_ok, json_t 
     json_error_t jerr;
     if (!body)
         body_len = 0;
-    if (empty_ok && strspn(body ? body : "", " \t\r\n") >= body_len) {
+    /* body is length-delimited, not NUL-terminated: scan only body_len bytes. */
+    size_t blank = 0;
+    while (blank < body_len && memchr(" \t\r\n", body[blank], 4))
+        blank++;
+    if (empty_ok && blank == body_len) {
         *root = NULL;
         return 0;
     }
