@@ -1,15 +1,24 @@
 /* SPDX-License-Identifier: BSD-2-Clause
  * Prepared answers: one snapshot per service of its answerable instances (sorted by id, TXT
- * strings already formatted), kept in a chained hash table keyed by the lower-case service
- * name so the query path finds a service in O(1). An update builds the new snapshot
+ * strings already formatted), kept in an open-addressing hash table keyed by the lower-case
+ * service name so the query path finds a service in O(1). An update builds the new snapshot
  * completely before it replaces the old one, so a failed update leaves the old data
- * published; only a renewal's lease deadline is written in place. No I/O, no DNS wire
- * format. */
+ * published; only a renewal's lease deadline is written in place.
+ *
+ * Readers on other threads never lock: every pointer they follow is published with a
+ * release store after what it points to is complete, a removed service leaves a tombstone
+ * (so no probe sequence is ever cut short), a full table is copied into a new one that
+ * replaces it whole, and what a reader may still hold (old snapshots, old tables) is freed
+ * by liburcu's call_rcu once every reader has left its read-side critical section. No I/O,
+ * no DNS wire format. */
 #include "answers.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <urcu/compiler.h>
+#include <urcu/urcu-memb.h>
 
 #include "dnsd/error.h"
 
@@ -36,21 +45,32 @@ struct answers_service {
     const char *name; /* after inst[] */
     size_t n_inst;
     bool has_proto[2];
-    struct answers_service *next;   /* owned: the next service in the hash chain */
+    struct rcu_head rcu;            /* for the deferred free once it is replaced */
     struct answers_instance inst[]; /* sorted by id */
 };
 
+/* A slot is NULL (never used: a probe stops here), TOMBSTONE (a removed service: a probe
+ * goes on) or a published service. */
+struct answers_table {
+    struct rcu_head rcu; /* for the deferred free once a larger copy replaces it */
+    size_t mask;         /* slots - 1; slots is a power of two */
+    struct answers_service *slot[];
+};
+
 struct answers {
-    char *domain;                     /* owned */
-    struct answers_service **buckets; /* owned array of owned chains */
-    size_t n_buckets;                 /* a power of two */
-    size_t n_services;
-    size_t n_proto[2]; /* services with at least one instance of each proto */
+    char *domain;                /* owned */
+    struct answers_table *table; /* owned; read by other threads (release/acquire) */
+    size_t n_used;               /* slots not NULL: services + tombstones */
+    size_t n_services;           /* the counters below are read by other threads (relaxed) */
+    size_t n_proto[2];           /* services with at least one instance of each proto */
     uint64_t serial;
     bool only_passing;
 };
 
-#define ANSWERS_MIN_BUCKETS 64
+#define ANSWERS_MIN_SLOTS 64
+/* A distinct address that is never a service. */
+static struct answers_service tombstone_service;
+#define TOMBSTONE (&tombstone_service)
 
 /* FNV-1a over the name. */
 static uint64_t hash_name(const char *name)
@@ -77,6 +97,24 @@ static void service_free(struct answers_service *svc)
     free(svc);
 }
 
+static void service_free_deferred(struct rcu_head *head)
+{
+    service_free(caa_container_of(head, struct answers_service, rcu));
+}
+
+static void table_free_deferred(struct rcu_head *head)
+{
+    free(caa_container_of(head, struct answers_table, rcu));
+}
+
+static struct answers_table *table_new(size_t slots)
+{
+    struct answers_table *t = calloc(1, sizeof(*t) + slots * sizeof(t->slot[0]));
+    if (t)
+        t->mask = slots - 1;
+    return t;
+}
+
 struct answers *answers_new(const char *domain, bool only_passing)
 {
     struct answers *ans = calloc(1, sizeof(*ans));
@@ -84,10 +122,9 @@ struct answers *answers_new(const char *domain, bool only_passing)
         goto fail;
     ans->only_passing = only_passing;
     ans->domain = strdup(domain);
-    ans->buckets = calloc(ANSWERS_MIN_BUCKETS, sizeof(*ans->buckets));
-    if (!ans->domain || !ans->buckets)
+    ans->table = table_new(ANSWERS_MIN_SLOTS);
+    if (!ans->domain || !ans->table)
         goto fail;
-    ans->n_buckets = ANSWERS_MIN_BUCKETS;
     return ans;
 
 fail:
@@ -99,22 +136,20 @@ void answers_free(struct answers *ans)
 {
     if (!ans)
         return;
-    for (size_t b = 0; b < ans->n_buckets; b++) {
-        struct answers_service *svc = ans->buckets[b];
-        while (svc) {
-            struct answers_service *next = svc->next;
-            service_free(svc);
-            svc = next;
-        }
+    /* Snapshots and tables replaced earlier may still wait for their grace period. */
+    urcu_memb_barrier();
+    for (size_t i = 0; ans->table && i <= ans->table->mask; i++) {
+        if (ans->table->slot[i] != TOMBSTONE)
+            service_free(ans->table->slot[i]);
     }
-    free(ans->buckets);
+    free(ans->table);
     free(ans->domain);
     free(ans);
 }
 
 uint64_t answers_serial(const struct answers *ans)
 {
-    return ans->serial;
+    return __atomic_load_n(&ans->serial, __ATOMIC_RELAXED);
 }
 
 const char *answers_domain(const struct answers *ans)
@@ -124,27 +159,32 @@ const char *answers_domain(const struct answers *ans)
 
 size_t answers_service_count(const struct answers *ans)
 {
-    return ans->n_services;
+    return __atomic_load_n(&ans->n_services, __ATOMIC_RELAXED);
 }
 
 bool answers_has_proto(const struct answers *ans, enum registry_proto proto)
 {
-    return ans->n_proto[proto == REGISTRY_PROTO_UDP] > 0;
+    return __atomic_load_n(&ans->n_proto[proto == REGISTRY_PROTO_UDP], __ATOMIC_RELAXED) > 0;
 }
 
-/* The link that points at the service called name (or the chain's terminating NULL). */
-static struct answers_service **find_link(const struct answers *ans, const char *name,
-                                          uint64_t hash)
+/* The slot index of the service called name in t, or SIZE_MAX. Linear probing; a table
+ * always has a NULL slot (it is at most half used), so the probe ends. */
+static size_t find_slot(const struct answers_table *t, const char *name, uint64_t hash)
 {
-    struct answers_service **link = &ans->buckets[hash & (ans->n_buckets - 1)];
-    while (*link && ((*link)->hash != hash || strcmp((*link)->name, name) != 0))
-        link = &(*link)->next;
-    return link;
+    for (size_t i = hash & t->mask;; i = (i + 1) & t->mask) {
+        const struct answers_service *svc = __atomic_load_n(&t->slot[i], __ATOMIC_ACQUIRE);
+        if (svc == NULL)
+            return SIZE_MAX;
+        if (svc != TOMBSTONE && svc->hash == hash && strcmp(svc->name, name) == 0)
+            return i;
+    }
 }
 
 const struct answers_service *answers_find_service(const struct answers *ans, const char *service)
 {
-    return *find_link(ans, service, hash_name(service));
+    const struct answers_table *t = __atomic_load_n(&ans->table, __ATOMIC_ACQUIRE);
+    size_t i = find_slot(t, service, hash_name(service));
+    return i == SIZE_MAX ? NULL : __atomic_load_n(&t->slot[i], __ATOMIC_ACQUIRE);
 }
 
 const char *answers_service_name(const struct answers_service *svc)
@@ -216,7 +256,7 @@ uint16_t answers_instance_weight(const struct answers_instance *inst)
 
 uint64_t answers_instance_expires_ms(const struct answers_instance *inst)
 {
-    return inst->expires_ms;
+    return __atomic_load_n(&inst->expires_ms, __ATOMIC_RELAXED);
 }
 
 bool answers_instance_is_tagged(const struct answers_instance *inst)
@@ -349,27 +389,32 @@ fail:
     return NULL;
 }
 
-/* Double the bucket array when the table is fuller than one service per bucket. */
+/* Copy the live services into a new table at most a quarter full when this one would pass
+ * half full (services and tombstones), publish it, and free the old one after a grace
+ * period. Tombstones are dropped by the copy. */
 static int maybe_grow(struct answers *ans)
 {
-    if (ans->n_services < ans->n_buckets)
+    struct answers_table *old = ans->table;
+    if ((ans->n_used + 1) * 2 <= old->mask + 1)
         return 0;
-    size_t n = ans->n_buckets * 2;
-    struct answers_service **buckets = calloc(n, sizeof(*buckets));
-    if (!buckets)
+    size_t slots = ANSWERS_MIN_SLOTS;
+    while (slots < (ans->n_services + 1) * 4)
+        slots *= 2;
+    struct answers_table *t = table_new(slots);
+    if (!t)
         return DNSD_ENOMEM;
-    for (size_t b = 0; b < ans->n_buckets; b++) {
-        struct answers_service *svc = ans->buckets[b];
-        while (svc) {
-            struct answers_service *next = svc->next;
-            svc->next = buckets[svc->hash & (n - 1)];
-            buckets[svc->hash & (n - 1)] = svc;
-            svc = next;
-        }
+    for (size_t i = 0; i <= old->mask; i++) {
+        struct answers_service *svc = old->slot[i];
+        if (svc == NULL || svc == TOMBSTONE)
+            continue;
+        size_t j = svc->hash & t->mask;
+        while (t->slot[j])
+            j = (j + 1) & t->mask;
+        t->slot[j] = svc;
     }
-    free(ans->buckets);
-    ans->buckets = buckets;
-    ans->n_buckets = n;
+    ans->n_used = ans->n_services;
+    __atomic_store_n(&ans->table, t, __ATOMIC_RELEASE);
+    urcu_memb_call_rcu(&old->rcu, table_free_deferred);
     return 0;
 }
 
@@ -377,8 +422,22 @@ static void count_protos(struct answers *ans, const struct answers_service *svc,
 {
     for (size_t p = 0; p < 2; p++) {
         if (svc->has_proto[p])
-            ans->n_proto[p] = sign > 0 ? ans->n_proto[p] + 1 : ans->n_proto[p] - 1;
+            __atomic_store_n(&ans->n_proto[p], sign > 0 ? ans->n_proto[p] + 1 : ans->n_proto[p] - 1,
+                             __ATOMIC_RELAXED);
     }
+}
+
+/* Put fresh in the first free (NULL or tombstone) slot of its probe sequence; the caller
+ * has made sure it is absent and that the table has room. */
+static void insert(struct answers *ans, struct answers_service *fresh)
+{
+    struct answers_table *t = ans->table;
+    size_t i = fresh->hash & t->mask;
+    while (t->slot[i] != NULL && t->slot[i] != TOMBSTONE)
+        i = (i + 1) & t->mask;
+    if (t->slot[i] == NULL)
+        ans->n_used++;
+    __atomic_store_n(&t->slot[i], fresh, __ATOMIC_RELEASE);
 }
 
 int answers_update_service(struct answers *ans, const struct registry *reg, const char *service)
@@ -393,28 +452,27 @@ int answers_update_service(struct answers *ans, const struct registry *reg, cons
         if (!fresh && !empty)
             return DNSD_ENOMEM;
     }
-    if (fresh && !*find_link(ans, service, hash) && maybe_grow(ans) != 0) {
+    size_t at = find_slot(ans->table, service, hash);
+    if (fresh && at == SIZE_MAX && maybe_grow(ans) != 0) {
         service_free(fresh);
         return DNSD_ENOMEM;
     }
 
-    struct answers_service **link = find_link(ans, service, hash);
-    struct answers_service *old = *link;
+    struct answers_service *old = at == SIZE_MAX ? NULL : ans->table->slot[at];
     if (old) {
-        /* Nobody else reads concurrently yet; an RCU-style deferred free replaces this
-         * once DNS loops run on their own threads. */
-        *link = old->next;
+        /* Readers see the old snapshot or the new one (or none), never a half-built one. */
+        __atomic_store_n(&ans->table->slot[at], fresh ? fresh : TOMBSTONE, __ATOMIC_RELEASE);
         count_protos(ans, old, -1);
-        ans->n_services--;
-        service_free(old);
+        __atomic_store_n(&ans->n_services, ans->n_services - 1, __ATOMIC_RELAXED);
+        urcu_memb_call_rcu(&old->rcu, service_free_deferred);
+    } else if (fresh) {
+        insert(ans, fresh);
     }
     if (fresh) {
-        fresh->next = ans->buckets[hash & (ans->n_buckets - 1)];
-        ans->buckets[hash & (ans->n_buckets - 1)] = fresh;
         count_protos(ans, fresh, +1);
-        ans->n_services++;
+        __atomic_store_n(&ans->n_services, ans->n_services + 1, __ATOMIC_RELAXED);
     }
-    ans->serial = registry_serial(reg);
+    __atomic_store_n(&ans->serial, registry_serial(reg), __ATOMIC_RELAXED);
     return 0;
 }
 
@@ -422,13 +480,15 @@ int answers_renew_instance(struct answers *ans, const struct registry *reg, cons
                            const char *id)
 {
     const struct registry_instance *src = registry_find_instance(reg, service, id);
-    struct answers_service *svc = *find_link(ans, service, hash_name(service));
+    size_t at = find_slot(ans->table, service, hash_name(service));
+    struct answers_service *svc = at == SIZE_MAX ? NULL : ans->table->slot[at];
     /* answers_service_find_instance hands out const pointers; this module owns the data. */
     struct answers_instance *inst =
         svc ? (struct answers_instance *)answers_service_find_instance(svc, id) : NULL;
     if (!src || !inst)
         return DNSD_ENOENT;
-    inst->expires_ms = src->expires_ms;
-    ans->serial = registry_serial(reg);
+    /* Readers on other threads may be reading it: one whole 64-bit store. */
+    __atomic_store_n(&inst->expires_ms, src->expires_ms, __ATOMIC_RELAXED);
+    __atomic_store_n(&ans->serial, registry_serial(reg), __ATOMIC_RELAXED);
     return 0;
 }

@@ -3,10 +3,15 @@
  * warning unless only_passing) as the query path wants them, per service, rebuilt from the
  * registry when the registry says a service changed. The registry decides health; the query
  * path only reads what is published here and never touches the registry. No I/O.
- * Each service is a snapshot found by a hash of its name; an update replaces it whole (and
- * today frees the old one at once: single thread); only a renewal's deadline is patched.
- * Loop: answers_update_service and answers_renew_instance on the loop that owns the
- * registry; reads from the DNS loop (today the same loop). */
+ * Each service is a snapshot found by a hash of its name; an update replaces it whole;
+ * only a renewal's deadline is patched (one atomic store).
+ * Threads: answers_update_service and answers_renew_instance on the thread that owns the
+ * registry (the writer). Reads may run on any thread at the same time: on a thread other
+ * than the writer's, between urcu_memb_read_lock and urcu_memb_read_unlock of liburcu's
+ * memb flavour (the thread registered with urcu_memb_register_thread), and nothing read
+ * may be used after the unlock. What an update replaces is freed after every such reader
+ * has left (call_rcu); answers_free waits for those frees (urcu_memb_barrier), so it must
+ * not run inside a read-side critical section. */
 #pragma once
 
 #include <stdbool.h>
@@ -17,7 +22,8 @@
 
 struct answers;
 /* One service's published snapshot and one instance in it; borrowed from the answers and
- * valid until the next answers_update_service for that service (or answers_free). */
+ * valid on the writer's thread until the next answers_update_service for that service (or
+ * answers_free), on a reader's thread until its read-side critical section ends. */
 struct answers_service;
 struct answers_instance;
 
@@ -83,8 +89,7 @@ int answers_update_service(struct answers *ans, const struct registry *reg, cons
 
 /* After a heartbeat that changed nothing but the lease (REGISTRY_CHANGE_RENEW), copy the
  * instance's new lease deadline from reg into the published snapshot in place, O(log n),
- * instead of rebuilding the service, and record registry_serial(reg). (Single loop today;
- * this becomes an atomic store once DNS loops run on their own threads.)
+ * instead of rebuilding the service, and record registry_serial(reg).
  * Returns: 0, DNSD_ENOENT (the instance is not registered or not published: nothing to do). */
 int answers_renew_instance(struct answers *ans, const struct registry *reg, const char *service,
                            const char *id);

@@ -6,7 +6,7 @@
 set -eu
 
 build="build-essential cmake pkg-config libuv1-dev libldns-dev libconfig-dev libjansson-dev
-       libmicrohttpd-dev libcurl4-openssl-dev libsystemd-dev"
+       libmicrohttpd-dev libcurl4-openssl-dev libsystemd-dev liburcu-dev"
 test="libcriterion-dev bind9-dnsutils knot-dnsutils ldnsutils python3 python3-dnspython curl openssl
       groff-base iproute2 prometheus haproxy unbound dnsmasq-base"
 bench="dnsperf nsd knot"

@@ -2,13 +2,18 @@
  * Tests for answers: snapshots follow a real registry through its change callback (add,
  * replace, remove, health changes, in-place renewals), only answerable instances are
  * published (passing, warning unless only_passing), hashed lookup, instance fields, TXT
- * strings, proto tracking. */
+ * strings, proto tracking, removals and re-insertions, and readers on another thread while
+ * the table changes and grows (run under ASan, a snapshot freed too early is an error). */
 #include <criterion/criterion.h>
 
 #include <arpa/inet.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+
+#include <urcu/urcu-memb.h>
 
 #include "answers.h"
 #include "dnsd/error.h"
@@ -395,4 +400,101 @@ Test(answers, snapshot_is_independent_of_registry)
     /* an explicit update from a registry without the service removes it */
     cr_assert_eq(answers_update_service(ans, reg, "web"), 0);
     cr_assert_null(answers_find_service(ans, "web"));
+}
+
+Test(answers, removed_services_leave_the_others_findable)
+{
+    char name[32];
+    /* Several rounds of removing every other service and adding it back: removals leave
+     * tombstones in probe sequences, re-insertions reuse them, and the table is rebuilt. */
+    for (int round = 0; round < 5; round++) {
+        for (int i = 0; i < 200; i++) {
+            snprintf(name, sizeof(name), "svc-%d", i);
+            put(&(struct spec){.service = name, .id = "a", .addrs = {"192.0.2.1"}, .port = 1}, 0);
+        }
+        cr_assert_eq(answers_service_count(ans), 200);
+        for (int i = round % 2; i < 200; i += 2) {
+            snprintf(name, sizeof(name), "svc-%d", i);
+            cr_assert_eq(registry_remove(reg, name, "a"), 0);
+        }
+        cr_assert_eq(answers_service_count(ans), 100);
+        for (int i = 0; i < 200; i++) {
+            snprintf(name, sizeof(name), "svc-%d", i);
+            const struct answers_service *svc = answers_find_service(ans, name);
+            if (i % 2 == round % 2) {
+                cr_assert_null(svc, "%s was removed in round %d", name, round);
+            } else {
+                cr_assert_not_null(svc, "%s lost in round %d", name, round);
+                cr_assert_str_eq(answers_service_name(svc), name);
+            }
+        }
+    }
+}
+
+/* A reader thread as a DNS worker is: registered with liburcu, every lookup inside a
+ * read-side critical section, checking that what it finds is whole. */
+struct reader {
+    atomic_bool stop;
+    atomic_long lookups;
+    atomic_long wrong; /* a service found under another name, empty, or the anchor missing */
+};
+
+static void *read_until_stopped(void *arg)
+{
+    struct reader *r = arg;
+    char name[32];
+    urcu_memb_register_thread();
+    for (unsigned n = 0; !atomic_load(&r->stop); n++) {
+        urcu_memb_read_lock();
+        const struct answers_service *anchor = answers_find_service(ans, "anchor");
+        if (!anchor || answers_service_instance_count(anchor) != 1 ||
+            strcmp(answers_instance_id(answers_service_instance(anchor, 0)), "a") != 0)
+            atomic_fetch_add(&r->wrong, 1);
+        snprintf(name, sizeof(name), "churn-%u", n % 300);
+        const struct answers_service *svc = answers_find_service(ans, name);
+        if (svc) {
+            const struct answers_instance *inst = answers_service_instance(svc, 0);
+            if (strcmp(answers_service_name(svc), name) != 0 ||
+                answers_service_instance_count(svc) == 0 ||
+                answers_instance_addr(inst, 0)->family != AF_INET ||
+                strncmp(answers_instance_txt(inst, 0), "round=", 6) != 0)
+                atomic_fetch_add(&r->wrong, 1);
+        }
+        urcu_memb_read_unlock();
+        atomic_fetch_add(&r->lookups, 1);
+    }
+    urcu_memb_unregister_thread();
+    return NULL;
+}
+
+Test(answers, readers_on_another_thread_see_whole_snapshots)
+{
+    put(&(struct spec){.service = "anchor", .id = "a", .addrs = {"192.0.2.1"}, .port = 1}, 0);
+    struct reader r = {0};
+    pthread_t thread;
+    cr_assert_eq(pthread_create(&thread, NULL, read_until_stopped, &r), 0);
+    char name[32], round[16];
+    /* Replace, remove and re-add services while the reader reads: every replaced snapshot
+     * and every outgrown table is freed while the reader may hold it, unless RCU waits. */
+    for (int n = 0; n < 20; n++) {
+        snprintf(round, sizeof(round), "%d", n);
+        for (int i = 0; i < 300; i++) {
+            snprintf(name, sizeof(name), "churn-%d", i);
+            put(&(struct spec){.service = name,
+                               .id = "x",
+                               .addrs = {"192.0.2.7"},
+                               .port = 7,
+                               .meta = {"round", round}},
+                0);
+        }
+        for (int i = n % 3; i < 300; i += 3) {
+            snprintf(name, sizeof(name), "churn-%d", i);
+            cr_assert_eq(registry_remove(reg, name, "x"), 0);
+        }
+    }
+    atomic_store(&r.stop, true);
+    cr_assert_eq(pthread_join(thread, NULL), 0);
+    cr_assert_gt(atomic_load(&r.lookups), 0);
+    cr_assert_eq(atomic_load(&r.wrong), 0, "%ld lookups saw a wrong or missing service",
+                 atomic_load(&r.wrong));
 }
