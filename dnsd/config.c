@@ -273,6 +273,7 @@ static const struct opt dns_opts[] = {
     OPT("tcp_max_connections", OPT_U32, tcp_max_connections, 1, 65535),
     OPT("tcp_max_connection_ms", OPT_U32, tcp_max_connection_ms, 1, 86400000),
     OPT("udp_rcvbuf", OPT_U32, udp_rcvbuf, 0, 1073741824),
+    OPT("workers", OPT_U32, dns_workers, 0, 64),
     GROUP("rrl", rrl_opts),
     END,
 };

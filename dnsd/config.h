@@ -97,6 +97,7 @@ struct dnsd_config {
     uint32_t tcp_max_connections;
     uint32_t tcp_max_connection_ms; /* total lifetime of a TCP connection */
     uint32_t udp_rcvbuf;            /* SO_RCVBUF asked for, bytes; 0 = system default */
+    uint32_t dns_workers;           /* threads answering UDP, main loop included; 0 = cores */
     struct rrl_config rrl;          /* dns { rrl { } }: response rate limiting of UDP */
 
     /* soa { } : the synthesised apex of the service domain */

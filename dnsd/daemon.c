@@ -3,7 +3,8 @@
  * prepared answers, wakes the API watches on that service, keeps the active checks in step
  * with the registrations, logs the change once and re-arms the deadline timer; the
  * deadline timer applies time-driven health changes (registry_advance); check results go
- * back into the registry. Zone reloads build a new store and swap it in whole. */
+ * back into the registry. Zone reloads build a new store and swap it in whole. DNS worker
+ * threads (workers.h) answer UDP beside the main loop from the same answers and zones. */
 #include "daemon.h"
 
 #include <arpa/inet.h>
@@ -14,6 +15,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+
+#include <urcu/urcu-memb.h>
 
 #include "dnsd/duration.h"
 #include "dnsd/error.h"
@@ -26,7 +29,9 @@
 #include "metrics.h"
 #include "persist.h"
 #include "registry.h"
+#include "rrl.h"
 #include "server.h"
+#include "workers.h"
 #include "zonestore.h"
 
 /* What the daemon remembers of one registered instance, so that a change can be logged as
@@ -50,14 +55,18 @@ struct memos {
 };
 
 struct daemon {
-    uv_loop_t *loop;                 /* borrowed */
-    struct dnsd_config cfg;          /* copy */
-    struct registry *reg;            /* owned */
-    struct answers *ans;             /* owned */
-    struct zonestore *zs;            /* owned; the server borrows it */
-    struct api *api;                 /* owned */
-    struct checks *checks;           /* owned until checks_stop */
-    struct server *dns;              /* owned until server_stop */
+    uv_loop_t *loop;         /* borrowed */
+    struct dnsd_config cfg;  /* copy */
+    struct registry *reg;    /* owned */
+    struct answers *ans;     /* owned */
+    struct zonestore *zs;    /* owned; the server borrows it */
+    struct api *api;         /* owned */
+    struct checks *checks;   /* owned until checks_stop */
+    struct server *dns;      /* owned until server_stop */
+    struct workers *workers; /* owned until workers_stop; NULL: one DNS thread */
+    struct rrl *rrl;         /* owned, shared by every DNS loop; NULL: RRL off */
+    /* Every DNS loop's counters, for GET /metrics: the main server's, then the workers'. */
+    const struct metrics_dns *dns_stats[1 + 64];
     struct apiserver *http;          /* owned until apiserver_stop */
     struct memos memos;              /* owned */
     struct persist *persist;         /* owned until daemon_stop; NULL without a data_dir */
@@ -653,6 +662,19 @@ int daemon_start(uv_loop_t *loop, const struct dnsd_config *cfg, struct daemon *
     if (cfg->data_dir[0] && (rc = start_persistence(d, why, err, err_len)) != 0)
         goto fail;
 
+    if (cfg->rrl.enabled) {
+        /* A secret hash seed, so that no one can aim prefixes at one window of the table. */
+        uint64_t seed = uv_hrtime();
+        (void)uv_random(NULL, NULL, &seed, sizeof(seed), 0, NULL);
+        rc = rrl_new(&cfg->rrl, seed, &d->rrl);
+        if (rc != 0) {
+            snprintf(err, err_len, "dns.rrl: %s", dnsd_strerror(rc));
+            goto fail;
+        }
+    }
+    size_t n_threads = cfg->dns_workers ? cfg->dns_workers : uv_available_parallelism();
+    if (n_threads > sizeof(d->dns_stats) / sizeof(d->dns_stats[0]))
+        n_threads = sizeof(d->dns_stats) / sizeof(d->dns_stats[0]);
     struct server_config dns_cfg = {
         .listen = cfg->listen,
         .n_listen = cfg->n_listen,
@@ -661,7 +683,8 @@ int daemon_start(uv_loop_t *loop, const struct dnsd_config *cfg, struct daemon *
         .tcp_max_connection_ms = cfg->tcp_max_connection_ms,
         .udp_rcvbuf = cfg->udp_rcvbuf,
         .forward = &cfg->forward,
-        .rrl = &cfg->rrl,
+        .rrl = d->rrl,
+        .udp_sharing = n_threads > 1 ? SERVER_UDP_OPEN : SERVER_UDP_OWN,
         .query = {.domain = d->cfg.domain,
                   .dns_ttl = cfg->dns_ttl,
                   .min_ttl = cfg->dns_min_ttl,
@@ -670,6 +693,16 @@ int daemon_start(uv_loop_t *loop, const struct dnsd_config *cfg, struct daemon *
     rc = server_start(loop, &dns_cfg, d->zs, d->ans, &d->dns, err, err_len);
     if (rc != 0)
         goto fail;
+    if (n_threads > 1) {
+        rc = workers_start(n_threads - 1, &dns_cfg, d->dns, d->zs, d->ans, &d->workers, err,
+                           err_len);
+        if (rc != 0)
+            goto fail;
+    }
+    size_t n_dns = 0;
+    d->dns_stats[n_dns++] = server_metrics(d->dns);
+    for (size_t i = 0; i < workers_count(d->workers); i++)
+        d->dns_stats[n_dns++] = workers_metrics(d->workers, i);
     struct apiserver_config http_cfg = {
         .endpoints = cfg->api,
         .n_endpoints = cfg->n_api,
@@ -688,7 +721,8 @@ int daemon_start(uv_loop_t *loop, const struct dnsd_config *cfg, struct daemon *
     if (rc != 0)
         goto fail;
     struct metrics_sources metrics = {.reg = d->reg,
-                                      .dns = server_metrics(d->dns),
+                                      .dns = d->dns_stats,
+                                      .n_dns = n_dns,
                                       .checks = checks_metrics(d->checks),
                                       .changes = &d->changes};
     apiserver_set_metrics(d->http, &metrics);
@@ -700,8 +734,8 @@ int daemon_start(uv_loop_t *loop, const struct dnsd_config *cfg, struct daemon *
                                        : "listening on %s:%u (udp, tcp)",
                  l->host, l->port);
     }
-    log_info("dns", "authoritative for %s and %zu zone(s) in all", d->cfg.domain,
-             zonestore_zone_count(d->zs));
+    log_info("dns", "authoritative for %s and %zu zone(s) in all; %zu thread(s) answer UDP",
+             d->cfg.domain, zonestore_zone_count(d->zs), n_dns);
     if (cfg->preservation_enabled) {
         char hold[32];
         dnsd_duration_format(cfg->preservation_max_ms, hold, sizeof(hold));
@@ -726,6 +760,10 @@ int daemon_reload(struct daemon *d, char *err, size_t err_len)
     if (rc != 0)
         return rc;
     server_set_zonestore(d->dns, fresh);
+    workers_set_zonestore(d->workers, fresh);
+    /* A worker may be answering from the old store: free it once none can be. */
+    if (d->workers)
+        urcu_memb_synchronize_rcu();
     zonestore_free(d->zs);
     d->zs = fresh;
     log_info("zones", "reloaded: %zu zone(s)", zonestore_zone_count(fresh));
@@ -738,6 +776,7 @@ static void daemon_free(struct daemon *d)
     registry_free(d->reg);
     answers_free(d->ans);
     zonestore_free(d->zs);
+    rrl_free(d->rrl);
     memos_clear(&d->memos);
     free(d);
 }
@@ -754,9 +793,12 @@ void daemon_stop(struct daemon *d)
     d->persist = NULL;
     if (d->http)
         apiserver_stop(d->http);
+    /* The workers' threads end here, before anything they read is freed. */
+    workers_stop(d->workers);
     if (d->dns)
         server_stop(d->dns);
     d->http = NULL;
+    d->workers = NULL;
     d->dns = NULL;
     /* No probe result may reach the registry from here on. */
     checks_stop(d->checks);

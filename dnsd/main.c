@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <systemd/sd-daemon.h>
+#include <urcu/urcu-memb.h>
 #include <uv.h>
 
 #include "dnsd/error.h"
@@ -369,6 +370,8 @@ int main(int argc, char **argv)
 
     uv_loop_t loop;
     uv_loop_init(&loop);
+    /* The main loop answers DNS too, inside liburcu read-side critical sections. */
+    urcu_memb_register_thread();
     struct signals sig = {0};
     enum daemon_failure why;
     rc = daemon_start(&loop, &cfg, &sig.daemon, &why, err, sizeof(err));

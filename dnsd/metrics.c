@@ -208,8 +208,13 @@ int metrics_render(const struct metrics_sources *src, char **out, size_t *out_le
     fputs("dnsd_build_info{version=\"", f);
     label_value(f, src->version ? src->version : DNSD_VERSION);
     fputs("\"} 1\n", f);
-    if (src->dns)
-        render_dns(f, src->dns);
+    if (src->n_dns > 0) {
+        struct metrics_dns sum;
+        memset(&sum, 0, sizeof(sum));
+        for (size_t i = 0; i < src->n_dns; i++)
+            metrics_dns_add(&sum, src->dns[i]);
+        render_dns(f, &sum);
+    }
     if (src->reg)
         render_registry(f, src->reg);
     if (src->changes)

@@ -122,8 +122,11 @@ struct metrics_api {
 /* What a scrape reads. Every pointer is borrowed and may be NULL: its families are left
  * out. */
 struct metrics_sources {
-    const struct registry *reg;             /* borrowed */
-    const struct metrics_dns *dns;          /* borrowed from the DNS server */
+    const struct registry *reg; /* borrowed */
+    /* borrowed from the DNS servers, one per loop (n_dns of them), added up; a server on
+     * another thread counts while they are read (workers_metrics) */
+    const struct metrics_dns *const *dns;
+    size_t n_dns;
     const struct metrics_checks *checks;    /* borrowed from the active checks */
     const struct metrics_api *api;          /* borrowed from the API server */
     const struct metrics_registry *changes; /* borrowed from the daemon */

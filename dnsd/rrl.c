@@ -6,6 +6,7 @@
 #include "rrl.h"
 
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,6 +28,9 @@ struct bucket {
 _Static_assert(sizeof(struct bucket) == 32, "a bucket is 32 bytes");
 
 struct rrl {
+    /* Every DNS loop shares one table: a prefix's rate is its rate at the server, whichever
+     * worker's socket its datagrams reach. Exempt clients never take the lock. */
+    pthread_mutex_t lock;
     struct rrl_config cfg;
     uint64_t seed;
     uint32_t max_credits; /* one second's worth: the burst */
@@ -67,6 +71,7 @@ int rrl_new(const struct rrl_config *cfg, uint64_t hash_seed, struct rrl **out)
     struct rrl *rrl = calloc(1, sizeof(*rrl));
     if (rrl == NULL)
         return DNSD_ENOMEM;
+    pthread_mutex_init(&rrl->lock, NULL);
     rrl->cfg = *cfg;
     rrl->seed = hash_seed;
     rrl->max_credits = cfg->responses_per_second * RRL_CREDIT;
@@ -87,6 +92,7 @@ void rrl_free(struct rrl *rrl)
 {
     if (rrl == NULL)
         return;
+    pthread_mutex_destroy(&rrl->lock);
     free(rrl->table);
     free(rrl);
 }
@@ -226,13 +232,17 @@ enum rrl_verdict rrl_decide(struct rrl *rrl, const struct sockaddr *client, uint
     if (rrl->table == NULL || netlist_contains(rrl->cfg.exempt, rrl->cfg.n_exempt, client) ||
         !client_key(rrl, client, &family, key))
         return RRL_SEND;
+    pthread_mutex_lock(&rrl->lock);
+    enum rrl_verdict v = RRL_DROP;
+    /* Loops' clocks differ by a few ms: credits_at treats a clock behind last_ms as now. */
     struct bucket *b = find_bucket(rrl, family, key, now_ms);
     b->credits = credits_at(rrl, b, now_ms);
     if (now_ms > b->last_ms)
         b->last_ms = now_ms;
     if (b->credits >= RRL_CREDIT) {
         b->credits -= RRL_CREDIT;
-        return RRL_SEND;
+        v = RRL_SEND;
+        goto out;
     }
     rrl->last_family = family;
     memcpy(rrl->last_key, key, sizeof(rrl->last_key));
@@ -240,19 +250,25 @@ enum rrl_verdict rrl_decide(struct rrl *rrl, const struct sockaddr *client, uint
     if (rrl->cfg.slip > 0 && ++b->limited >= rrl->cfg.slip) {
         b->limited = 0;
         rrl->slipped++;
-        return RRL_SLIP;
+        v = RRL_SLIP;
+        goto out;
     }
     rrl->dropped++;
-    return RRL_DROP;
+out:
+    pthread_mutex_unlock(&rrl->lock);
+    return v;
 }
 
 bool rrl_summary_due(struct rrl *rrl, uint64_t now_ms, struct rrl_summary *out)
 {
-    if (rrl->dropped + rrl->slipped == 0)
+    pthread_mutex_lock(&rrl->lock);
+    bool due = rrl->dropped + rrl->slipped > 0 &&
+               (!rrl->summarised ||
+                (now_ms >= rrl->summary_ms && now_ms - rrl->summary_ms >= RRL_SUMMARY_INTERVAL_MS));
+    if (!due) {
+        pthread_mutex_unlock(&rrl->lock);
         return false;
-    if (rrl->summarised &&
-        (now_ms < rrl->summary_ms || now_ms - rrl->summary_ms < RRL_SUMMARY_INTERVAL_MS))
-        return false;
+    }
     struct netlist_net net;
     memset(&net, 0, sizeof(net));
     net.family = rrl->last_family == 4 ? AF_INET : AF_INET6;
@@ -265,5 +281,6 @@ bool rrl_summary_due(struct rrl *rrl, uint64_t now_ms, struct rrl_summary *out)
     rrl->dropped = rrl->slipped = 0;
     rrl->summarised = true;
     rrl->summary_ms = now_ms;
+    pthread_mutex_unlock(&rrl->lock);
     return true;
 }

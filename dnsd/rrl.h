@@ -4,7 +4,9 @@
  * be reflected at full rate at a victim nor grow memory. Over the rate an answer is dropped,
  * or every slip-th one is "slipped" (sent truncated, so a real client retries over TCP).
  * Pure: the clock is a parameter, no I/O, no allocation after rrl_new.
- * Loop: one rrl belongs to one DNS loop; every function runs on that loop. */
+ * Threads: one rrl serves every DNS loop; rrl_decide and rrl_summary_due may run on several
+ * threads at once (one mutex, never taken for exempt clients). rrl_count and rrl_check are
+ * for tests, with no other thread deciding. */
 #pragma once
 
 #include <stdbool.h>

@@ -16,8 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <ldns/ldns.h>
+#include <urcu/urcu-memb.h>
 
 #include "dnsd/error.h"
 #include "forward.h"
@@ -92,7 +94,7 @@ struct tcp_write {
 
 struct server {
     uv_loop_t *loop;            /* borrowed */
-    const struct zonestore *zs; /* borrowed from the daemon */
+    const struct zonestore *zs; /* borrowed from the daemon; set from any thread (atomic) */
     const struct answers *ans;  /* borrowed from the daemon */
     struct query_ctx *query;    /* owned */
     struct udp_listener *udp;   /* owned array */
@@ -114,8 +116,9 @@ struct server {
     struct forward *fwd;      /* owned; NULL: no forwarding (or it has closed) */
     struct forward_config fwd_cfg;
     uint8_t servfail[WIRE_SERVFAIL_MAX]; /* a SERVFAIL built in try_forward */
-    struct rrl *rrl;                     /* owned; NULL: no response rate limiting */
-    uint8_t slipped[WIRE_SERVFAIL_MAX];  /* a rate-limited answer cut to TC + question */
+    struct rrl *rrl;                     /* borrowed; NULL: no response rate limiting */
+    enum server_udp_sharing udp_sharing;
+    uint8_t slipped[WIRE_SERVFAIL_MAX]; /* a rate-limited answer cut to TC + question */
 };
 
 /* A query handed to forward.c, waiting for the upstream's answer. */
@@ -294,8 +297,12 @@ static void answer(struct server *srv, const uint8_t *req, size_t len, uv_udp_t 
     bool timed = (srv->n_answered++ & (METRICS_DURATION_SAMPLE - 1)) == 0;
     bool logged = log_query_sampled();
     uint64_t start = timed || logged ? uv_hrtime() : 0;
-    query_answer(srv->query, srv->zs, srv->ans, req, len, transport, uv_now(srv->loop), resp,
-                 resp_len);
+    /* The answer is copied into the query context's buffer, so nothing read from the
+     * answers or the zone store is used after the unlock. */
+    urcu_memb_read_lock();
+    query_answer(srv->query, __atomic_load_n(&srv->zs, __ATOMIC_ACQUIRE), srv->ans, req, len,
+                 transport, uv_now(srv->loop), resp, resp_len);
+    urcu_memb_read_unlock();
     if (*resp_len == 0)
         return;
     if (timed)
@@ -766,7 +773,6 @@ static void maybe_free_server(struct server *srv)
     if (!srv->stopping || srv->open_handles > 0 || srv->n_conn_allocs > 0 || srv->fwd)
         return;
     query_ctx_free(srv->query);
-    rrl_free(srv->rrl);
     free(srv->recv_buf);
     free(srv->udp);
     free(srv->tcp);
@@ -799,6 +805,44 @@ static void set_rcvbuf(uv_udp_t *handle, uint32_t rcvbuf, const char *where)
         log_debug("server", "%s: receive buffer %d bytes", where, got);
 }
 
+/* Is addr free? SO_REUSEPORT lets a socket of the same user share a port with another
+ * process's, so the first server of a group asks with a plain socket first: a second dnsd
+ * (or anything else) on the address is an error, not a silent split of the traffic. Port 0
+ * has nothing to check. Returns: 0, or -errno from bind (UV_EADDRINUSE). */
+static int check_address_free(const struct sockaddr *addr, int family)
+{
+    uint16_t port = family == AF_INET6 ? ((const struct sockaddr_in6 *)addr)->sin6_port
+                                       : ((const struct sockaddr_in *)addr)->sin_port;
+    if (port == 0)
+        return 0;
+    int fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int one = 1;
+    if (family == AF_INET6)
+        (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    socklen_t len = family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    int rc = bind(fd, addr, len) == 0 ? 0 : -errno;
+    close(fd);
+    return rc;
+}
+
+/* Create the UDP socket by hand with SO_REUSEPORT, which libuv 1.44 sets only on BSDs, and
+ * give it to handle (initialised without a socket); uv_udp_bind binds it. */
+static int open_reuseport(uv_udp_t *handle, int family)
+{
+    int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int one = 1;
+    int rc = setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == 0 ? 0 : -errno;
+    if (rc == 0)
+        rc = uv_udp_open(handle, fd);
+    if (rc != 0)
+        close(fd);
+    return rc;
+}
+
 static int bind_udp(struct server *srv, const struct config_listen *l, char *err, size_t n)
 {
     struct udp_listener *u = &srv->udp[srv->n_udp];
@@ -806,9 +850,14 @@ static int bind_udp(struct server *srv, const struct config_listen *l, char *err
     char where[96];
     format_addr(l, "udp", where, sizeof(where));
     int rc = make_sockaddr(l, &ss);
-    /* With a family the socket is created now, so its options can be set before bind. */
+    if (rc == 0 && srv->udp_sharing == SERVER_UDP_OPEN)
+        rc = check_address_free((const struct sockaddr *)&ss, l->family);
+    /* With a family the socket is created now, so its options can be set before bind; a
+     * shared one is made by hand below. */
+    bool shared = srv->udp_sharing != SERVER_UDP_OWN;
     if (rc == 0)
-        rc = uv_udp_init_ex(srv->loop, &u->handle, (unsigned)l->family | UV_UDP_RECVMMSG);
+        rc = uv_udp_init_ex(srv->loop, &u->handle,
+                            (shared ? AF_UNSPEC : (unsigned)l->family) | UV_UDP_RECVMMSG);
     if (rc != 0) {
         snprintf(err, n, "%s: %s", where, uv_strerror(rc));
         return rc;
@@ -817,6 +866,10 @@ static int bind_udp(struct server *srv, const struct config_listen *l, char *err
     u->handle.data = u;
     srv->n_udp++;
     srv->open_handles++;
+    if (shared && (rc = open_reuseport(&u->handle, l->family)) != 0) {
+        snprintf(err, n, "%s: %s", where, uv_strerror(rc));
+        return rc;
+    }
     set_rcvbuf(&u->handle, srv->udp_rcvbuf, where);
     unsigned flags = l->family == AF_INET6 ? UV_UDP_IPV6ONLY : 0;
     rc = uv_udp_bind(&u->handle, (const struct sockaddr *)&ss, flags);
@@ -883,19 +936,11 @@ int server_start(uv_loop_t *loop, const struct server_config *cfg, const struct 
             goto fail;
         }
     }
-    if (cfg->rrl && cfg->rrl->enabled) {
-        /* A secret hash seed, so that no one can aim prefixes at one window of the table. */
-        uint64_t seed = uv_hrtime();
-        (void)uv_random(NULL, NULL, &seed, sizeof(seed), 0, NULL);
-        rc = rrl_new(cfg->rrl, seed, &srv->rrl);
-        if (rc != 0) {
-            snprintf(err, err_len, "dns.rrl: %s", dnsd_strerror(rc));
-            goto fail;
-        }
-    }
+    srv->rrl = cfg->rrl;
+    srv->udp_sharing = cfg->udp_sharing;
     for (size_t i = 0; i < cfg->n_listen; i++) {
         rc = bind_udp(srv, &cfg->listen[i], err, err_len);
-        if (rc == 0)
+        if (rc == 0 && !cfg->udp_only)
             rc = bind_tcp(srv, &cfg->listen[i], err, err_len);
         if (rc != 0)
             goto fail;
@@ -909,7 +954,6 @@ fail:
         server_stop(srv);
     } else {
         query_ctx_free(srv->query);
-        rrl_free(srv->rrl);
         free(srv->recv_buf);
         free(srv->udp);
         free(srv->tcp);
@@ -923,9 +967,20 @@ const struct metrics_dns *server_metrics(const struct server *srv)
     return &srv->stats;
 }
 
+uint16_t server_udp_port(const struct server *srv, size_t i)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    if (i >= srv->n_udp ||
+        uv_udp_getsockname(&srv->udp[i].handle, (struct sockaddr *)&ss, &len) != 0)
+        return 0;
+    return ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                          : ((struct sockaddr_in *)&ss)->sin_port);
+}
+
 void server_set_zonestore(struct server *srv, const struct zonestore *zs)
 {
-    srv->zs = zs;
+    __atomic_store_n(&srv->zs, zs, __ATOMIC_RELEASE);
 }
 
 void server_stop(struct server *srv)

@@ -6,8 +6,13 @@
  * connection first. UDP reads batches with recvmmsg and sends each batch's answers with one
  * sendmmsg; each UDP answer passes response rate limiting (rrl.h) when it is on. Questions
  * outside every zone go to forward.c when forwarders are configured and the client is
- * allowed. Owns its sockets, never the zone store or the answers it reads.
- * Loop: every function runs on the loop the server was started on. */
+ * allowed. Owns its sockets, never the zone store, the answers or the rate limiter it uses.
+ * Several servers may run at once, each on its own loop and thread (workers.h), their UDP
+ * sockets sharing the addresses through SO_REUSEPORT; every query is answered inside a
+ * liburcu read-side critical section (answers.h), so a thread running a server must be
+ * registered with urcu_memb_register_thread.
+ * Loop: every function runs on the loop the server was started on, except
+ * server_set_zonestore. */
 #pragma once
 
 #include <stddef.h>
@@ -22,7 +27,14 @@ struct zonestore;
 struct answers;
 struct metrics_dns;
 struct forward_config;
-struct rrl_config;
+struct rrl;
+
+/* How a server's UDP sockets treat other sockets on the same address. */
+enum server_udp_sharing {
+    SERVER_UDP_OWN,  /* plain sockets: no other socket can bind the address */
+    SERVER_UDP_OPEN, /* SO_REUSEPORT, the first of a group: fails if the address is in use */
+    SERVER_UDP_JOIN, /* SO_REUSEPORT, joining the group a SERVER_UDP_OPEN server opened */
+};
 
 struct server_config {
     const struct config_listen *listen; /* borrowed for the call */
@@ -35,8 +47,11 @@ struct server_config {
     /* Forwarding of questions outside every zone (copied); NULL or no servers: off, such
      * questions get REFUSED. */
     const struct forward_config *forward;
-    /* Response rate limiting of UDP answers (copied); NULL or not enabled: off. */
-    const struct rrl_config *rrl;
+    /* Response rate limiting of UDP answers, borrowed and shared by every server; NULL:
+     * off. */
+    struct rrl *rrl;
+    bool udp_only; /* no TCP listeners (a worker: TCP stays on the main loop) */
+    enum server_udp_sharing udp_sharing;
 };
 
 struct server;
@@ -53,7 +68,14 @@ int server_start(uv_loop_t *loop, const struct server_config *cfg, const struct 
  * Returns: a pointer borrowed for the server's life (until server_stop). */
 const struct metrics_dns *server_metrics(const struct server *srv);
 
-/* Serve from a new zone store from now on; the caller frees the old one after the call. */
+/* The port the i-th listen address's UDP socket is bound to (i < n_listen): the configured
+ * one, or the one the system chose for port 0, for the servers that share it. */
+uint16_t server_udp_port(const struct server *srv, size_t i);
+
+/* Serve from a new zone store from now on. May be called from any thread: the store is
+ * published with a release store, and queries on the server's thread may still be reading
+ * the old one until their read-side critical section ends, so free the old one only after
+ * urcu_memb_synchronize_rcu (at once when the server runs on the caller's thread). */
 void server_set_zonestore(struct server *srv, const struct zonestore *zs);
 
 /* Stop accepting, let TCP answers already written finish, close every handle. The server

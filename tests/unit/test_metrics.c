@@ -247,17 +247,16 @@ static const char expected_full[] =
 Test(metrics, renders_known_state_exactly)
 {
     struct metrics_dns dns = {0};
-    dns.queries[METRICS_UDP][METRICS_QTYPE_A] = 7;
+    dns.queries[METRICS_UDP][METRICS_QTYPE_A] = 5; /* and 2 on the second loop */
     dns.queries[METRICS_UDP][METRICS_QTYPE_OTHER] = 1;
     dns.queries[METRICS_TCP][METRICS_QTYPE_SRV] = 2;
     dns.responses[METRICS_RCODE_NOERROR] = 6;
     dns.responses[METRICS_RCODE_NXDOMAIN] = 3;
     dns.responses[METRICS_RCODE_BADVERS] = 1;
-    dns.truncated = 4;
+    dns.truncated = 3; /* and 1 on the second loop */
     metrics_dns_duration(&dns, 1000);
     metrics_dns_duration(&dns, 2000);
     metrics_dns_duration(&dns, 11000);
-    metrics_dns_duration(&dns, 12000);
     metrics_dns_duration(&dns, 12000);
     metrics_dns_duration(&dns, 1999974345); /* about 2 s: +Inf */
     dns.tcp_connections = 3;
@@ -280,8 +279,15 @@ Test(metrics, renders_known_state_exactly)
     struct metrics_checks checks = {{{10, 0, 2}, {0, 1, 0}}};
     struct metrics_api api = {{12, 3, 1}};
     struct metrics_registry changes = {{4, 1, 9, 0, 2}};
+    /* Every loop's counters are added up. */
+    struct metrics_dns second = {0};
+    second.queries[METRICS_UDP][METRICS_QTYPE_A] = 2;
+    second.truncated = 1;
+    metrics_dns_duration(&second, 12000);
+    const struct metrics_dns *loops[2] = {&dns, &second};
     struct metrics_sources src = {.reg = reg,
-                                  .dns = &dns,
+                                  .dns = loops,
+                                  .n_dns = 2,
                                   .checks = &checks,
                                   .api = &api,
                                   .changes = &changes,
