@@ -27,7 +27,7 @@ set -eu
 cd "$(dirname "$0")/.."
 build="${DNSD_VALGRIND_BUILD:-build/valgrind}"
 tests="basic records negative edns zones api regctl auth tls leases maintenance health checks
-       watch signals metrics limits forward logs allowlist privileges config crash hostile"
+       watch signals metrics limits forward logs allowlist privileges config crash hostile workers"
 tools/install-deps.sh valgrind
 cmake --preset valgrind -B "$build" >/dev/null
 cmake --build "$build" -j"$(nproc)" --target dnsd regctl >/dev/null

@@ -330,7 +330,22 @@ def dnsd_argv(args, conf, binary=None):
     return argv
 
 
-def start_dnsd(args, workdir, cpus, tag="dnsd", log_level="warn", extra_conf="", binary=None):
+def workers_conf(binary, threads):
+    """dns.workers for a dnsd binary; "" for one built before the option existed (such a
+    binary always answers on one thread and refuses the option; --dnsd-b comparisons)."""
+    with open(binary, "rb") as f:
+        if b"workers" not in f.read():
+            if threads not in (0, 1):
+                raise RuntimeError("%s has no dns.workers: cannot run %d threads"
+                                   % (binary, threads))
+            return ""
+    return "workers = %d;" % threads
+
+
+def start_dnsd(args, workdir, cpus, tag="dnsd", log_level="warn", extra_conf="", binary=None,
+               dns_conf=""):
+    """Start dnsd with as many DNS threads as the peers get (--server-threads; without it,
+    one per core); dns_conf is added to its dns { } group."""
     d = os.path.join(workdir, tag)
     os.makedirs(os.path.join(d, "zones"), exist_ok=True)
     port = free_port()
@@ -342,7 +357,10 @@ def start_dnsd(args, workdir, cpus, tag="dnsd", log_level="warn", extra_conf="",
                 'lease = { default = 30; min = 1; max = %d; };\n'
                 # The larger data sets (300,000 instances) exceed the default capacity.
                 'limits = { max_instances = 2000000; };\n'
-                % (os.path.join(d, "zones"), port, sock, log_level, LEASE_S))
+                'dns = { %s %s };\n'
+                % (os.path.join(d, "zones"), port, sock, log_level, LEASE_S,
+                   workers_conf(binary or args.dnsd, getattr(args, "server_threads", 0)),
+                   dns_conf))
         f.write(extra_conf)
     srv = Server(tag, dnsd_argv(args, conf, binary), port, workdir, cpus)
     srv.api_path = sock
@@ -1506,7 +1524,8 @@ def main():
                     help="compare mode: a second dnsd binary, run as server dnsdB in the same "
                          "rounds (before/after comparisons); adds dnsdB to --servers")
     ap.add_argument("--server-threads", type=int, default=1,
-                    help="NSD server-count and Knot udp/tcp/background workers")
+                    help="threads per server: dnsd dns.workers, NSD server-count, Knot "
+                         "udp/tcp/background workers")
     ap.add_argument("--clients", type=int, default=8, help="dnsperf -c")
     ap.add_argument("--threads", type=int, default=1, help="dnsperf -T")
     ap.add_argument("--outstanding", type=int, default=200, help="dnsperf -q")

@@ -185,8 +185,7 @@ def main():
                  "release)" % args.dnsd)
     workdir = args.workdir or tempfile.mkdtemp(prefix="dnsd-soak-")
     os.makedirs(workdir, exist_ok=True)
-    conf = "dns = { tcp_idle_timeout_ms = %d; };\n" % IDLE_MS
-    srv = bench.start_dnsd(args, workdir, None, extra_conf=conf)
+    srv = bench.start_dnsd(args, workdir, None, dns_conf="tcp_idle_timeout_ms = %d;" % IDLE_MS)
     n = Counters()
     stop = threading.Event()
     threads = []
