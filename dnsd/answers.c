@@ -167,24 +167,28 @@ bool answers_has_proto(const struct answers *ans, enum registry_proto proto)
     return __atomic_load_n(&ans->n_proto[proto == REGISTRY_PROTO_UDP], __ATOMIC_RELAXED) > 0;
 }
 
-/* The slot index of the service called name in t, or SIZE_MAX. Linear probing; a table
- * always has a NULL slot (it is at most half used), so the probe ends. */
-static size_t find_slot(const struct answers_table *t, const char *name, uint64_t hash)
+/* The service called name in t and its slot index (*at), or NULL. Linear probing; a table
+ * always has a NULL slot (it is at most half used), so the probe ends. Each slot is read
+ * once: on a reader's thread the writer may replace it at any moment. */
+static struct answers_service *find_slot(const struct answers_table *t, const char *name,
+                                         uint64_t hash, size_t *at)
 {
     for (size_t i = hash & t->mask;; i = (i + 1) & t->mask) {
-        const struct answers_service *svc = __atomic_load_n(&t->slot[i], __ATOMIC_ACQUIRE);
+        struct answers_service *svc = __atomic_load_n(&t->slot[i], __ATOMIC_ACQUIRE);
         if (svc == NULL)
-            return SIZE_MAX;
-        if (svc != TOMBSTONE && svc->hash == hash && strcmp(svc->name, name) == 0)
-            return i;
+            return NULL;
+        if (svc != TOMBSTONE && svc->hash == hash && strcmp(svc->name, name) == 0) {
+            *at = i;
+            return svc;
+        }
     }
 }
 
 const struct answers_service *answers_find_service(const struct answers *ans, const char *service)
 {
-    const struct answers_table *t = __atomic_load_n(&ans->table, __ATOMIC_ACQUIRE);
-    size_t i = find_slot(t, service, hash_name(service));
-    return i == SIZE_MAX ? NULL : __atomic_load_n(&t->slot[i], __ATOMIC_ACQUIRE);
+    size_t at;
+    return find_slot(__atomic_load_n(&ans->table, __ATOMIC_ACQUIRE), service, hash_name(service),
+                     &at);
 }
 
 const char *answers_service_name(const struct answers_service *svc)
@@ -452,13 +456,12 @@ int answers_update_service(struct answers *ans, const struct registry *reg, cons
         if (!fresh && !empty)
             return DNSD_ENOMEM;
     }
-    size_t at = find_slot(ans->table, service, hash);
-    if (fresh && at == SIZE_MAX && maybe_grow(ans) != 0) {
+    size_t at = 0;
+    struct answers_service *old = find_slot(ans->table, service, hash, &at);
+    if (fresh && !old && maybe_grow(ans) != 0) {
         service_free(fresh);
         return DNSD_ENOMEM;
     }
-
-    struct answers_service *old = at == SIZE_MAX ? NULL : ans->table->slot[at];
     if (old) {
         /* Readers see the old snapshot or the new one (or none), never a half-built one. */
         __atomic_store_n(&ans->table->slot[at], fresh ? fresh : TOMBSTONE, __ATOMIC_RELEASE);
@@ -480,8 +483,8 @@ int answers_renew_instance(struct answers *ans, const struct registry *reg, cons
                            const char *id)
 {
     const struct registry_instance *src = registry_find_instance(reg, service, id);
-    size_t at = find_slot(ans->table, service, hash_name(service));
-    struct answers_service *svc = at == SIZE_MAX ? NULL : ans->table->slot[at];
+    size_t at;
+    struct answers_service *svc = find_slot(ans->table, service, hash_name(service), &at);
     /* answers_service_find_instance hands out const pointers; this module owns the data. */
     struct answers_instance *inst =
         svc ? (struct answers_instance *)answers_service_find_instance(svc, id) : NULL;

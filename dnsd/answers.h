@@ -6,7 +6,8 @@
  * Each service is a snapshot found by a hash of its name; an update replaces it whole;
  * only a renewal's deadline is patched (one atomic store).
  * Threads: answers_update_service and answers_renew_instance on the thread that owns the
- * registry (the writer). Reads may run on any thread at the same time: on a thread other
+ * registry (the writer), registered with urcu_memb_register_thread (call_rcu takes a
+ * read-side lock). Reads may run on any thread at the same time: on a thread other
  * than the writer's, between urcu_memb_read_lock and urcu_memb_read_unlock of liburcu's
  * memb flavour (the thread registered with urcu_memb_register_thread), and nothing read
  * may be used after the unlock. What an update replaces is freed after every such reader

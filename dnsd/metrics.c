@@ -43,18 +43,18 @@ void metrics_dns_add(struct metrics_dns *sum, const struct metrics_dns *part)
 {
     for (size_t t = 0; t < METRICS_N_TRANSPORTS; t++)
         for (size_t q = 0; q < METRICS_N_QTYPES; q++)
-            sum->queries[t][q] += part->queries[t][q];
+            sum->queries[t][q] += metrics_read(&part->queries[t][q]);
     for (size_t r = 0; r < METRICS_N_RCODES; r++)
-        sum->responses[r] += part->responses[r];
-    sum->truncated += part->truncated;
+        sum->responses[r] += metrics_read(&part->responses[r]);
+    sum->truncated += metrics_read(&part->truncated);
     for (size_t b = 0; b <= METRICS_N_DURATION_BOUNDS; b++)
-        sum->duration_buckets[b] += part->duration_buckets[b];
-    sum->duration_sum_ns += part->duration_sum_ns;
-    sum->tcp_connections += part->tcp_connections;
+        sum->duration_buckets[b] += metrics_read(&part->duration_buckets[b]);
+    sum->duration_sum_ns += metrics_read(&part->duration_sum_ns);
+    sum->tcp_connections += metrics_read(&part->tcp_connections);
     for (size_t o = 0; o < METRICS_N_FORWARD_OUTCOMES; o++)
-        sum->forwarded[o] += part->forwarded[o];
+        sum->forwarded[o] += metrics_read(&part->forwarded[o]);
     for (size_t a = 0; a < METRICS_N_RRL_ACTIONS; a++)
-        sum->rate_limited[a] += part->rate_limited[a];
+        sum->rate_limited[a] += metrics_read(&part->rate_limited[a]);
 }
 
 /* HELP and TYPE lines of one family. */

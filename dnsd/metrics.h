@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: BSD-2-Clause
  * Metrics: the plain counter structs the other modules increment, and their rendering in
- * the Prometheus text exposition format 0.0.4. Counting is a few integer increments on the
- * owning loop (no atomics, no locks); rendering reads the structs, the registry and the
- * build version and writes text. No I/O and no clock here.
- * Loop: a counter struct is written only by the loop that owns it; render on that loop. */
+ * the Prometheus text exposition format 0.0.4. Counting is a few integer additions on the
+ * owning loop (no locks, no read-modify-write instructions); rendering reads the structs,
+ * the registry and the build version and writes text. No I/O and no clock here.
+ * Threads: a counter struct is written only by the loop that owns it, with metrics_add;
+ * rendering may run on another thread (DNS workers count while the main loop renders):
+ * every counter is read and written whole (relaxed atomic loads and stores). */
 #pragma once
 
 #include <stdbool.h>
@@ -188,13 +190,27 @@ static inline enum metrics_rcode metrics_rcode_of(uint16_t rcode)
     }
 }
 
+/* Add v to a counter that only the calling thread writes and other threads may read: a
+ * plain load and store, each whole (no lock prefix: there is one writer). */
+static inline void metrics_add(uint64_t *counter, uint64_t v)
+{
+    __atomic_store_n(counter, __atomic_load_n(counter, __ATOMIC_RELAXED) + v, __ATOMIC_RELAXED);
+}
+
+/* Read a counter another thread may be writing. */
+static inline uint64_t metrics_read(const uint64_t *counter)
+{
+    return __atomic_load_n(counter, __ATOMIC_RELAXED);
+}
+
 /* Count one answered query. Inline: it is on the DNS hot path. */
 static inline void metrics_dns_count(struct metrics_dns *m, enum metrics_transport transport,
                                      uint16_t qtype, uint16_t rcode, bool truncated)
 {
-    m->queries[transport][metrics_qtype_of(qtype)]++;
-    m->responses[metrics_rcode_of(rcode)]++;
-    m->truncated += truncated;
+    metrics_add(&m->queries[transport][metrics_qtype_of(qtype)], 1);
+    metrics_add(&m->responses[metrics_rcode_of(rcode)], 1);
+    if (truncated)
+        metrics_add(&m->truncated, 1);
 }
 
 /* Record one measured query duration. */
@@ -203,8 +219,8 @@ static inline void metrics_dns_duration(struct metrics_dns *m, uint64_t ns)
     size_t i = 0;
     while (i < METRICS_N_DURATION_BOUNDS && ns > metrics_duration_bounds_ns[i])
         i++;
-    m->duration_buckets[i]++;
-    m->duration_sum_ns += ns;
+    metrics_add(&m->duration_buckets[i], 1);
+    metrics_add(&m->duration_sum_ns, ns);
 }
 
 /* The API class of an HTTP status. */

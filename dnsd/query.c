@@ -38,6 +38,9 @@ struct query_ctx {
     ldns_rr_list *owned;      /* owned list of owned records made for the current answer */
     const struct answers_instance **match; /* owned array: instances matching a name */
     size_t match_cap;
+    /* The snapshot match[] points into: the service may be replaced or removed by another
+     * thread meanwhile, so a query never looks it up twice (answers.h). */
+    const struct answers_service *match_svc;
     const struct registry_addr **addrs; /* owned array: addresses being deduplicated */
     size_t addrs_cap;
     uint64_t rotation;                  /* grows per query: rotates multi-record registry RRsets */
@@ -528,9 +531,11 @@ static bool instance_matches(const struct answers_instance *inst, const struct r
 static long collect(struct lookup *lk, const struct reg_name *rn)
 {
     struct query_ctx *ctx = lk->ctx;
+    ctx->match_svc = NULL;
     if (!lk->ans || rn->kind == REG_NONE || rn->kind == REG_PROTO_ENT)
         return 0;
     const struct answers_service *svc = answers_find_service(lk->ans, rn->service);
+    ctx->match_svc = svc;
     if (!svc)
         return 0;
     if (rn->kind == REG_INSTANCE) {
@@ -685,7 +690,7 @@ static long answer_srv(struct lookup *lk, size_t n_match, const struct reg_name 
     rotate_rrs(ctx, ctx->answer, from);
     /* Additional data: each target's own A/AAAA records, in the rotated order, so the
      * first targets' addresses are the ones that survive a size limit. */
-    const struct answers_service *svc = answers_find_service(lk->ans, rn->service);
+    const struct answers_service *svc = ctx->match_svc;
     size_t end = ldns_rr_list_rr_count(ctx->answer);
     for (size_t i = from; i < end; i++) {
         const ldns_rr *srv = ldns_rr_list_rr(ctx->answer, i);

@@ -207,7 +207,8 @@ static void forward_done(void *arg, const uint8_t *resp, size_t resp_len)
     uint8_t servfail[WIRE_SERVFAIL_MAX];
     uint8_t *cut = NULL;
     if (!srv->stopping)
-        srv->stats.forwarded[resp ? METRICS_FORWARD_ANSWERED : METRICS_FORWARD_SERVFAIL]++;
+        metrics_add(
+            &srv->stats.forwarded[resp ? METRICS_FORWARD_ANSWERED : METRICS_FORWARD_SERVFAIL], 1);
     if (resp == NULL) {
         resp_len = forward_servfail(p->req, p->req_len, servfail, sizeof(servfail));
         resp = servfail;
@@ -251,7 +252,7 @@ static bool try_forward(struct server *srv, const uint8_t *req, size_t len, uv_u
     if (!o->outside_zones || srv->stopping)
         return false;
     if (srv->fwd == NULL || !forward_is_allowed(&srv->fwd_cfg, client)) {
-        srv->stats.forwarded[METRICS_FORWARD_REFUSED]++;
+        metrics_add(&srv->stats.forwarded[METRICS_FORWARD_REFUSED], 1);
         return false;
     }
     struct fwd_pending *p = malloc(sizeof(*p) + len);
@@ -279,7 +280,7 @@ static bool try_forward(struct server *srv, const uint8_t *req, size_t len, uv_u
         log_debug("server", "cannot forward: %s", dnsd_strerror(rc));
     }
     /* Over the in-flight cap (or out of memory): SERVFAIL now rather than queue. */
-    srv->stats.forwarded[METRICS_FORWARD_SERVFAIL]++;
+    metrics_add(&srv->stats.forwarded[METRICS_FORWARD_SERVFAIL], 1);
     *resp_len = forward_servfail(req, len, srv->servfail, sizeof(srv->servfail));
     *resp = srv->servfail;
     o->rcode = LDNS_RCODE_SERVFAIL;
@@ -393,7 +394,8 @@ static bool rate_limit(struct server *srv, const struct sockaddr *client, const 
     enum rrl_verdict v = rrl_decide(srv->rrl, client, now);
     if (v == RRL_SEND)
         return true;
-    srv->stats.rate_limited[v == RRL_SLIP ? METRICS_RRL_SLIPPED : METRICS_RRL_DROPPED]++;
+    metrics_add(&srv->stats.rate_limited[v == RRL_SLIP ? METRICS_RRL_SLIPPED : METRICS_RRL_DROPPED],
+                1);
     struct rrl_summary s;
     if (rrl_summary_due(srv->rrl, now, &s)) {
         if (s.interval_ms == 0)
@@ -565,7 +567,7 @@ static void conn_close(struct tcp_conn *conn)
     conn->closing = true;
     lru_unlink(conn->srv, conn);
     conn->srv->n_conns--;
-    conn->srv->stats.tcp_connections--;
+    metrics_add(&conn->srv->stats.tcp_connections, (uint64_t)-1); /* a gauge */
     uv_close((uv_handle_t *)&conn->idle, conn_handle_closed);
     uv_close((uv_handle_t *)&conn->handle, conn_handle_closed);
 }
@@ -736,7 +738,7 @@ static void tcp_accept(uv_stream_t *listener, int status)
     conn->open_handles = 2;
     lru_append(srv, conn);
     srv->n_conns++;
-    srv->stats.tcp_connections++;
+    metrics_add(&srv->stats.tcp_connections, 1);
     srv->n_conn_allocs++;
     int peer_len = sizeof(conn->peer);
     if (uv_accept(listener, (uv_stream_t *)&conn->handle) != 0 ||
@@ -827,19 +829,17 @@ static int check_address_free(const struct sockaddr *addr, int family)
     return rc;
 }
 
-/* Create the UDP socket by hand with SO_REUSEPORT, which libuv 1.44 sets only on BSDs, and
- * give it to handle (initialised without a socket); uv_udp_bind binds it. */
-static int open_reuseport(uv_udp_t *handle, int family)
+/* Set SO_REUSEPORT (libuv 1.44 sets it only on BSDs) on handle's socket before it is bound.
+ * Only that: uv_udp_open would also set SO_REUSEADDR, and on Linux a UDP socket with
+ * SO_REUSEADDR shares its address with any other that sets it, whatever user owns it,
+ * while SO_REUSEPORT sockets share only with sockets of the same user. */
+static int set_reuseport(uv_udp_t *handle)
 {
-    int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -errno;
+    uv_os_fd_t fd;
     int one = 1;
-    int rc = setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == 0 ? 0 : -errno;
-    if (rc == 0)
-        rc = uv_udp_open(handle, fd);
-    if (rc != 0)
-        close(fd);
+    int rc = uv_fileno((const uv_handle_t *)handle, &fd);
+    if (rc == 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0)
+        rc = -errno;
     return rc;
 }
 
@@ -852,12 +852,9 @@ static int bind_udp(struct server *srv, const struct config_listen *l, char *err
     int rc = make_sockaddr(l, &ss);
     if (rc == 0 && srv->udp_sharing == SERVER_UDP_OPEN)
         rc = check_address_free((const struct sockaddr *)&ss, l->family);
-    /* With a family the socket is created now, so its options can be set before bind; a
-     * shared one is made by hand below. */
-    bool shared = srv->udp_sharing != SERVER_UDP_OWN;
+    /* With a family the socket is created now, so its options can be set before bind. */
     if (rc == 0)
-        rc = uv_udp_init_ex(srv->loop, &u->handle,
-                            (shared ? AF_UNSPEC : (unsigned)l->family) | UV_UDP_RECVMMSG);
+        rc = uv_udp_init_ex(srv->loop, &u->handle, (unsigned)l->family | UV_UDP_RECVMMSG);
     if (rc != 0) {
         snprintf(err, n, "%s: %s", where, uv_strerror(rc));
         return rc;
@@ -866,7 +863,7 @@ static int bind_udp(struct server *srv, const struct config_listen *l, char *err
     u->handle.data = u;
     srv->n_udp++;
     srv->open_handles++;
-    if (shared && (rc = open_reuseport(&u->handle, l->family)) != 0) {
+    if (srv->udp_sharing != SERVER_UDP_OWN && (rc = set_reuseport(&u->handle)) != 0) {
         snprintf(err, n, "%s: %s", where, uv_strerror(rc));
         return rc;
     }

@@ -44,10 +44,6 @@ static void on_stop(uv_async_t *async)
 static void run_worker(void *arg)
 {
     struct worker *w = arg;
-    /* Signals are the main loop's to handle (uv_signal_t there). */
-    sigset_t all;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, NULL);
     /* Named for top -H, perf and the tests (at most 15 characters). */
     char name[16];
     snprintf(name, sizeof(name), "dnsd-udp-%u", w->number % 100000);
@@ -74,9 +70,12 @@ int workers_start(size_t n, const struct server_config *cfg, const struct server
 {
     int rc = DNSD_ENOMEM;
     struct config_listen listen[CONFIG_MAX_LISTEN];
+    if (cfg->n_listen > CONFIG_MAX_LISTEN) {
+        snprintf(err, err_len, "DNS workers: more than %d listen addresses", CONFIG_MAX_LISTEN);
+        return DNSD_EINVAL;
+    }
     struct workers *ws = calloc(1, sizeof(*ws));
-    if (ws == NULL || cfg->n_listen > CONFIG_MAX_LISTEN ||
-        (ws->w = calloc(n ? n : 1, sizeof(*ws->w))) == NULL) {
+    if (ws == NULL || (ws->w = calloc(n ? n : 1, sizeof(*ws->w))) == NULL) {
         snprintf(err, err_len, "out of memory");
         goto fail;
     }
@@ -111,14 +110,21 @@ int workers_start(size_t n, const struct server_config *cfg, const struct server
             goto fail;
         }
     }
+    /* Signals are the main loop's to handle (uv_signal_t there): a thread inherits the
+     * mask it is created with, so it never runs a moment with them unblocked. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
     for (size_t i = 0; i < n; i++) {
         struct worker *w = &ws->w[i];
-        if ((rc = uv_thread_create(&w->thread, run_worker, w)) != 0) {
-            snprintf(err, err_len, "DNS worker %zu: cannot start its thread: %s", i + 1,
-                     uv_strerror(rc));
-            goto fail;
-        }
+        if ((rc = uv_thread_create(&w->thread, run_worker, w)) != 0)
+            break;
         w->thread_started = true;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
+        snprintf(err, err_len, "DNS worker: cannot start a thread: %s", uv_strerror(rc));
+        goto fail;
     }
     *out = ws;
     return 0;

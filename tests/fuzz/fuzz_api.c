@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 
 #include <jansson.h>
+#include <urcu/urcu-memb.h>
 
 #include "answers.h"
 #include "api.h"
@@ -119,6 +120,15 @@ static void check_reply(const struct api_response *r, unsigned flags, uint64_t n
         check(json_is_string(json_object_get(json, "error")), "an error reply has \"error\"");
     json_decref(json);
     check((r->status == 405) == (r->allow != NULL), "Allow exactly with 405");
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    /* answers' writer is a registered RCU thread (call_rcu), as dnsd's main thread is. */
+    urcu_memb_register_thread();
+    return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

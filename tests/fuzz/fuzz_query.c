@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 
 #include <ldns/ldns.h>
+#include <urcu/urcu-memb.h>
 
 #include "answers.h"
 #include "query.h"
@@ -134,6 +135,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
+    /* answers' writer is a registered RCU thread (call_rcu), as dnsd's main thread is. */
+    urcu_memb_register_thread();
     char dir[4096], err[512] = "";
     snprintf(dir, sizeof(dir), "%s/zones", fuzz_data_dir());
     if (zonestore_load(dir, &apex, &zs, err, sizeof(err)) != 0) {

@@ -43,6 +43,8 @@ static void on_change(void *user, enum registry_change change, const char *servi
 
 static void setup(void)
 {
+    /* answers' writer is a registered RCU thread (call_rcu), as dnsd's main thread is. */
+    urcu_memb_register_thread();
     ans = answers_new("service.internal.", false);
     ans_strict = answers_new("service.internal.", true);
     cr_assert_not_null(ans);
@@ -57,6 +59,7 @@ static void teardown(void)
     registry_free(reg);
     answers_free(ans);
     answers_free(ans_strict);
+    urcu_memb_unregister_thread();
 }
 
 TestSuite(answers, .init = setup, .fini = teardown);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <ldns/ldns.h>
+#include <urcu/urcu-memb.h>
 
 #include "answers.h"
 #include "wire.h"
@@ -67,6 +68,8 @@ static const char *data_dir(void)
 
 static void setup(void)
 {
+    /* answers' writer is a registered RCU thread (call_rcu), as dnsd's main thread is. */
+    urcu_memb_register_thread();
     char dir[4096], err[512] = "";
     snprintf(dir, sizeof(dir), "%s/zones", data_dir());
     cr_assert_eq(zonestore_load(dir, &apex, &zs, err, sizeof(err)), 0, "%s", err);
@@ -82,6 +85,7 @@ static void teardown(void)
     registry_free(reg);
     answers_free(ans);
     zonestore_free(zs);
+    urcu_memb_unregister_thread();
 }
 
 TestSuite(query, .init = setup, .fini = teardown);

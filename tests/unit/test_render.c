@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 
 #include <ldns/ldns.h>
+#include <urcu/urcu-memb.h>
 
 #include "answers.h"
 #include "query.h"
@@ -219,6 +220,8 @@ static void put(const struct spec *s)
 
 static void setup(void)
 {
+    /* answers' writer is a registered RCU thread (call_rcu), as dnsd's main thread is. */
+    urcu_memb_register_thread();
     char dir[4096], err[512] = "";
     snprintf(dir, sizeof(dir), "%s/zones", data_dir());
     cr_assert_eq(zonestore_load(dir, &apex, &zs, err, sizeof(err)), 0, "%s", err);
@@ -269,6 +272,7 @@ static void teardown(void)
     registry_free(reg);
     answers_free(ans);
     zonestore_free(zs);
+    urcu_memb_unregister_thread();
 }
 
 TestSuite(hot_path, .init = setup, .fini = teardown);

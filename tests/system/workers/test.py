@@ -80,6 +80,27 @@ def udp_sockets_on(port):
     return len([line for line in out.splitlines() if ("127.0.0.1:%d" % port) in line])
 
 
+INTRUDER = """
+import errno, socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, int(sys.argv[2]), 1)
+try:
+    s.bind(("127.0.0.1", int(sys.argv[1])))
+    print("bound")
+except OSError as e:
+    print(errno.errorcode.get(e.errno, str(e.errno)))
+"""
+
+
+def intruder_bind(port, option, uid=None):
+    """Try to bind a UDP socket with option to 127.0.0.1:port in a child process (as uid
+    when given); returns "bound" or the errno name."""
+    out = subprocess.run(["/usr/bin/python3", "-c", INTRUDER, str(port), str(option)],
+                         capture_output=True, text=True, timeout=10,
+                         preexec_fn=(lambda: os.setuid(uid)) if uid is not None else None)
+    return out.stdout.strip() or out.stderr.strip()
+
+
 def test_three_workers():
     with Dnsd(config=config(3), zones={"static.test.zone": ZONE % 1}) as d:
         d.put_instance("web", "w1", addresses=["10.0.0.1"], port=80)
@@ -141,6 +162,14 @@ def test_three_workers():
         contains(err.lower(), "127.0.0.1:%d/udp: address already in use" % d.port,
                  "the second dnsd says the address is in use")
         eq(udp_sockets_on(d.port), 3, "still three sockets on the port")
+
+        # Nor may anyone else join the port's sockets: SO_REUSEADDR alone (which libuv's
+        # uv_udp_open would have set on dnsd's sockets) or, as another user, SO_REUSEPORT.
+        eq(intruder_bind(d.port, socket.SO_REUSEADDR), "EADDRINUSE",
+           "a socket with SO_REUSEADDR cannot bind dnsd's port")
+        if os.geteuid() == 0:
+            eq(intruder_bind(d.port, socket.SO_REUSEPORT, uid=65534), "EADDRINUSE",
+               "another user's socket with SO_REUSEPORT cannot bind dnsd's port")
     # Leaving the block stops dnsd and checks exit status 0 and no sanitizer report.
 
 
