@@ -416,6 +416,19 @@ def start_knot(workdir, zone, threads, cpus):
     return Server("knot", ["knotd", "-c", conf], port, workdir, cpus)
 
 
+def start_floor(workdir, cpus):
+    """tools/bench/floor.c, built here: answers every datagram with itself, QR set, and no
+    DNS work, so its QPS per core is the kernel's per-datagram floor on this machine."""
+    d = os.path.join(workdir, "floor")
+    os.makedirs(d, exist_ok=True)
+    binary = os.path.join(d, "floor")
+    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "floor.c")
+    subprocess.run(["cc", "-O2", "-Wall", "-Wextra", "-Werror", "-D_GNU_SOURCE", "-o", binary,
+                    src], check=True)
+    port = free_port()
+    return Server("floor", [binary, str(port)], port, workdir, cpus)
+
+
 # ---------------------------------------------------------------------------------------------
 # Bulk registration (processes, each with its own keep-alive connection)
 
@@ -637,8 +650,17 @@ def mode_compare(args, workdir, server_cpus, client_cpus, servers):
         servers.append(start_nsd(workdir, zone, args.server_threads, server_cpus))
     if "knot" in args.servers:
         servers.append(start_knot(workdir, zone, args.server_threads, server_cpus))
+    if "floor" in args.servers:
+        servers.append(start_floor(workdir, server_cpus))
     for srv in servers:
         t0 = time.monotonic()
+        if srv.name == "floor":
+            # It echoes questions: any reply will do, and no answer check applies.
+            if not wait_dns(srv.port, "floor-check.%s" % DOMAIN, "A", 0, START_TIMEOUT_S):
+                raise RuntimeError("floor not answering:\n" + srv.log_tail())
+            log("floor: pid %d port %d ready (%.1f s)" % (srv.pid, srv.port,
+                                                          time.monotonic() - t0))
+            continue
         probe = "%s.%s" % (service_name(args.services - 1), DOMAIN)
         if not wait_dns(srv.port, probe, "A", 3, START_TIMEOUT_S):
             raise RuntimeError("%s not answering on port %d:\n%s"
@@ -1519,7 +1541,9 @@ def main():
     ap.add_argument("--duration", type=int, default=10, help="seconds per dnsperf run")
     ap.add_argument("--quick", action="store_true", help="1 round of 3 s")
     ap.add_argument("--servers", default="dnsd,nsd,knot",
-                    help="any of dnsd, dnsdB (a second dnsd binary: --dnsd-b), nsd, knot")
+                    help="any of dnsd, dnsdB (a second dnsd binary: --dnsd-b), nsd, knot, "
+                         "floor (a responder doing no DNS work: the kernel's floor; "
+                         "single-threaded)")
     ap.add_argument("--dnsd-b", metavar="PATH",
                     help="compare mode: a second dnsd binary, run as server dnsdB in the same "
                          "rounds (before/after comparisons); adds dnsdB to --servers")
