@@ -27,21 +27,34 @@ struct bucket {
 /* dnsd.conf.5 documents table_size's memory as 32 bytes a bucket. */
 _Static_assert(sizeof(struct bucket) == 32, "a bucket is 32 bytes");
 
-struct rrl {
-    /* Every DNS loop shares one table: a prefix's rate is its rate at the server, whichever
-     * worker's socket its datagrams reach. Exempt clients never take the lock. */
+/* Every DNS thread shares one table, so a prefix's rate is its rate at the server whichever
+ * thread's socket its datagrams reach. The table is split into RRL_STRIPES stripes of
+ * consecutive slots, each with its own lock and its own share of the counters, so threads
+ * answering different networks rarely wait for each other; a lookup's window covers at
+ * most two stripes. Exempt clients take no lock at all. */
+#define RRL_STRIPES 64
+
+struct stripe {
     pthread_mutex_t lock;
+    size_t used;                /* buckets with a family in this stripe */
+    uint64_t dropped;           /* since the last summary */
+    uint64_t slipped;           /* since the last summary */
+    uint64_t last_ms;           /* when this stripe last limited an answer */
+    uint8_t last_family;        /* of the client it limited last (0: none) */
+    uint8_t last_key[16];       /* of the client it limited last */
+} __attribute__((aligned(64))); /* one cache line each: no false sharing between threads */
+
+struct rrl {
     struct rrl_config cfg;
     uint64_t seed;
     uint32_t max_credits; /* one second's worth: the burst */
     struct bucket *table; /* owned: cfg.table_size buckets; NULL when disabled */
-    size_t used;          /* buckets with a family */
-    uint64_t dropped;     /* since the last summary */
-    uint64_t slipped;     /* since the last summary */
-    bool summarised;      /* a summary has been given */
-    uint64_t summary_ms;  /* when the last summary was given */
-    uint8_t last_family;  /* of the client limited last (0: none) */
-    uint8_t last_key[16]; /* of the client limited last */
+    size_t stripe_span;   /* slots per stripe: >= RRL_WINDOW, or the whole table */
+    struct stripe stripes[RRL_STRIPES];
+    pthread_mutex_t summary_lock;
+    uint64_t next_summary_ms; /* atomic: no summary is due before it */
+    bool summarised;          /* a summary has been given (summary_lock) */
+    uint64_t summary_ms;      /* when the last summary was given (summary_lock) */
 };
 
 void rrl_config_init(struct rrl_config *cfg)
@@ -68,10 +81,16 @@ int rrl_new(const struct rrl_config *cfg, uint64_t hash_seed, struct rrl **out)
         cfg->ipv6_prefix > 128 || cfg->table_size < 1 || cfg->table_size > 16777216 ||
         cfg->n_exempt > RRL_MAX_EXEMPT)
         return DNSD_EINVAL;
-    struct rrl *rrl = calloc(1, sizeof(*rrl));
+    struct rrl *rrl = aligned_alloc(_Alignof(struct rrl), sizeof(*rrl));
     if (rrl == NULL)
         return DNSD_ENOMEM;
-    pthread_mutex_init(&rrl->lock, NULL);
+    memset(rrl, 0, sizeof(*rrl));
+    for (size_t i = 0; i < RRL_STRIPES; i++)
+        pthread_mutex_init(&rrl->stripes[i].lock, NULL);
+    pthread_mutex_init(&rrl->summary_lock, NULL);
+    /* A small table is one stripe, so that a window never spans more than two. */
+    size_t n = cfg->table_size;
+    rrl->stripe_span = n >= RRL_STRIPES * RRL_WINDOW ? (n + RRL_STRIPES - 1) / RRL_STRIPES : n;
     rrl->cfg = *cfg;
     rrl->seed = hash_seed;
     rrl->max_credits = cfg->responses_per_second * RRL_CREDIT;
@@ -92,14 +111,19 @@ void rrl_free(struct rrl *rrl)
 {
     if (rrl == NULL)
         return;
-    pthread_mutex_destroy(&rrl->lock);
+    for (size_t i = 0; i < RRL_STRIPES; i++)
+        pthread_mutex_destroy(&rrl->stripes[i].lock);
+    pthread_mutex_destroy(&rrl->summary_lock);
     free(rrl->table);
     free(rrl);
 }
 
 size_t rrl_count(const struct rrl *rrl)
 {
-    return rrl->used;
+    size_t used = 0;
+    for (size_t i = 0; i < RRL_STRIPES; i++)
+        used += rrl->stripes[i].used;
+    return used;
 }
 
 size_t rrl_capacity(const struct rrl *rrl)
@@ -135,7 +159,7 @@ bool rrl_check(const struct rrl *rrl)
             b->credits > rrl->max_credits || (rrl->cfg.slip > 0 && b->limited >= rrl->cfg.slip))
             return false;
     }
-    return used == rrl->used && used <= rrl_capacity(rrl);
+    return used == rrl_count(rrl) && used <= rrl_capacity(rrl);
 }
 
 /* The client's bucket key; IPv4-mapped IPv6 counts as IPv4. Returns: false for another
@@ -193,10 +217,9 @@ static uint32_t credits_at(const struct rrl *rrl, const struct bucket *b, uint64
  * idle for a second has refilled and loses nothing, and a prefix being limited (no credits)
  * keeps its bucket while the window holds any other. */
 static struct bucket *find_bucket(struct rrl *rrl, uint8_t family, const uint8_t key[16],
-                                  uint64_t now_ms)
+                                  size_t slot, uint64_t now_ms)
 {
     size_t n = rrl->cfg.table_size;
-    size_t slot = home_slot(rrl, family, key);
     struct bucket *free_slot = NULL, *victim = NULL;
     uint32_t victim_credits = 0;
     for (size_t i = 0; i < RRL_WINDOW && i < n; i++) {
@@ -217,7 +240,7 @@ static struct bucket *find_bucket(struct rrl *rrl, uint8_t family, const uint8_t
     }
     struct bucket *b = free_slot ? free_slot : victim;
     if (b->family == 0)
-        rrl->used++;
+        rrl->stripes[(size_t)(b - rrl->table) / rrl->stripe_span].used++;
     memcpy(b->key, key, 16);
     b->family = family;
     b->last_ms = now_ms;
@@ -232,10 +255,18 @@ enum rrl_verdict rrl_decide(struct rrl *rrl, const struct sockaddr *client, uint
     if (rrl->table == NULL || netlist_contains(rrl->cfg.exempt, rrl->cfg.n_exempt, client) ||
         !client_key(rrl, client, &family, key))
         return RRL_SEND;
-    pthread_mutex_lock(&rrl->lock);
+    /* The stripes the key's window touches, locked in index order (no deadlock). */
+    size_t home = home_slot(rrl, family, key);
+    size_t span = RRL_WINDOW < rrl->cfg.table_size ? RRL_WINDOW : rrl->cfg.table_size;
+    struct stripe *first = &rrl->stripes[home / rrl->stripe_span];
+    struct stripe *last = &rrl->stripes[(home + span - 1) % rrl->cfg.table_size / rrl->stripe_span];
+    struct stripe *lo = first < last ? first : last, *hi = first < last ? last : first;
+    pthread_mutex_lock(&lo->lock);
+    if (hi != lo)
+        pthread_mutex_lock(&hi->lock);
     enum rrl_verdict v = RRL_DROP;
     /* Loops' clocks differ by a few ms: credits_at treats a clock behind last_ms as now. */
-    struct bucket *b = find_bucket(rrl, family, key, now_ms);
+    struct bucket *b = find_bucket(rrl, family, key, home, now_ms);
     b->credits = credits_at(rrl, b, now_ms);
     if (now_ms > b->last_ms)
         b->last_ms = now_ms;
@@ -244,43 +275,61 @@ enum rrl_verdict rrl_decide(struct rrl *rrl, const struct sockaddr *client, uint
         v = RRL_SEND;
         goto out;
     }
-    rrl->last_family = family;
-    memcpy(rrl->last_key, key, sizeof(rrl->last_key));
+    first->last_ms = now_ms;
+    first->last_family = family;
+    memcpy(first->last_key, key, sizeof(first->last_key));
     /* BIND's slip: of every slip limited answers, the last goes out truncated. */
     if (rrl->cfg.slip > 0 && ++b->limited >= rrl->cfg.slip) {
         b->limited = 0;
-        rrl->slipped++;
+        first->slipped++;
         v = RRL_SLIP;
         goto out;
     }
-    rrl->dropped++;
+    first->dropped++;
 out:
-    pthread_mutex_unlock(&rrl->lock);
+    if (hi != lo)
+        pthread_mutex_unlock(&hi->lock);
+    pthread_mutex_unlock(&lo->lock);
     return v;
 }
 
 bool rrl_summary_due(struct rrl *rrl, uint64_t now_ms, struct rrl_summary *out)
 {
-    pthread_mutex_lock(&rrl->lock);
-    bool due = rrl->dropped + rrl->slipped > 0 &&
-               (!rrl->summarised ||
-                (now_ms >= rrl->summary_ms && now_ms - rrl->summary_ms >= RRL_SUMMARY_INTERVAL_MS));
-    if (!due) {
-        pthread_mutex_unlock(&rrl->lock);
+    /* Called after every limited answer: the common case is one relaxed load. */
+    if (now_ms < __atomic_load_n(&rrl->next_summary_ms, __ATOMIC_RELAXED) ||
+        pthread_mutex_trylock(&rrl->summary_lock) != 0)
         return false;
+    uint64_t dropped = 0, slipped = 0, last_ms = 0;
+    uint8_t last_family = 0, last_key[16] = {0};
+    for (size_t i = 0; i < RRL_STRIPES; i++) {
+        struct stripe *st = &rrl->stripes[i];
+        pthread_mutex_lock(&st->lock);
+        dropped += st->dropped;
+        slipped += st->slipped;
+        if (st->last_family && st->last_ms >= last_ms) {
+            last_ms = st->last_ms;
+            last_family = st->last_family;
+            memcpy(last_key, st->last_key, sizeof(last_key));
+        }
+        st->dropped = st->slipped = 0;
+        pthread_mutex_unlock(&st->lock);
     }
-    struct netlist_net net;
-    memset(&net, 0, sizeof(net));
-    net.family = rrl->last_family == 4 ? AF_INET : AF_INET6;
-    memcpy(net.addr, rrl->last_key, sizeof(net.addr));
-    net.prefix = (uint8_t)(rrl->last_family == 4 ? rrl->cfg.ipv4_prefix : rrl->cfg.ipv6_prefix);
-    out->dropped = rrl->dropped;
-    out->slipped = rrl->slipped;
-    out->interval_ms = rrl->summarised ? now_ms - rrl->summary_ms : 0;
-    netlist_format(&net, out->last_prefix, sizeof(out->last_prefix));
-    rrl->dropped = rrl->slipped = 0;
-    rrl->summarised = true;
-    rrl->summary_ms = now_ms;
-    pthread_mutex_unlock(&rrl->lock);
-    return true;
+    bool due = dropped + slipped > 0;
+    if (due) {
+        struct netlist_net net;
+        memset(&net, 0, sizeof(net));
+        net.family = last_family == 4 ? AF_INET : AF_INET6;
+        memcpy(net.addr, last_key, sizeof(net.addr));
+        net.prefix = (uint8_t)(last_family == 4 ? rrl->cfg.ipv4_prefix : rrl->cfg.ipv6_prefix);
+        out->dropped = dropped;
+        out->slipped = slipped;
+        out->interval_ms =
+            rrl->summarised && now_ms >= rrl->summary_ms ? now_ms - rrl->summary_ms : 0;
+        netlist_format(&net, out->last_prefix, sizeof(out->last_prefix));
+        rrl->summarised = true;
+        rrl->summary_ms = now_ms;
+        __atomic_store_n(&rrl->next_summary_ms, now_ms + RRL_SUMMARY_INTERVAL_MS, __ATOMIC_RELAXED);
+    }
+    pthread_mutex_unlock(&rrl->summary_lock);
+    return due;
 }

@@ -5,8 +5,8 @@
  * or every slip-th one is "slipped" (sent truncated, so a real client retries over TCP).
  * Pure: the clock is a parameter, no I/O, no allocation after rrl_new.
  * Threads: one rrl serves every DNS loop; rrl_decide and rrl_summary_due may run on several
- * threads at once (one mutex, never taken for exempt clients). rrl_count and rrl_check are
- * for tests, with no other thread deciding. */
+ * threads at once (a lock per stripe of the table, never taken for exempt clients).
+ * rrl_count and rrl_check are for tests, with no other thread deciding. */
 #pragma once
 
 #include <stdbool.h>

@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: BSD-2-Clause
  * Unit tests for rrl.c: the token bucket per client prefix, the drop/slip pattern, refill,
- * prefix grouping (IPv4 /24, IPv6 /56), exempt networks, a full table and the off switch.
- * Time is a number moved by the tests. No sockets. */
+ * prefix grouping (IPv4 /24, IPv6 /56), exempt networks, a full table, the off switch, and
+ * several threads deciding at once (as DNS worker threads do). Time is a number moved by
+ * the tests. No sockets. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -406,5 +409,75 @@ Test(rrl, free_null_does_nothing)
     rrl_free(NULL);
     struct rrl *rrl = make(1, 0);
     cr_assert_eq(rrl_count(rrl), 0);
+    rrl_free(rrl);
+}
+
+/* Four threads answer the same 300 networks at one instant, each network 40 times per
+ * thread: with a rate of 50 a network gets exactly 50 answers sent in all, whichever
+ * threads asked, and the table stays consistent. */
+#define RACE_THREADS 4
+#define RACE_NETS 300
+#define RACE_EACH 40
+
+struct race {
+    struct rrl *rrl;
+    unsigned thread;
+    atomic_uint sent[RACE_NETS];
+    atomic_uint limited;
+};
+
+static void *race_decide(void *arg)
+{
+    struct race *r = arg;
+    char client[32];
+    for (unsigned k = 0; k < RACE_EACH; k++) {
+        for (unsigned i = 0; i < RACE_NETS; i++) {
+            /* Each thread walks the networks from its own offset, with its own hosts. */
+            unsigned net = (i + r->thread * 77) % RACE_NETS;
+            snprintf(client, sizeof(client), "10.%u.%u.%u", net / 256, net % 256, r->thread + 1);
+            struct sockaddr_storage ss;
+            memset(&ss, 0, sizeof(ss));
+            struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+            in->sin_family = AF_INET;
+            inet_pton(AF_INET, client, &in->sin_addr);
+            if (rrl_decide(r->rrl, (const struct sockaddr *)&ss, 5000) == RRL_SEND)
+                atomic_fetch_add(&r->sent[net], 1);
+            else
+                atomic_fetch_add(&r->limited, 1);
+        }
+    }
+    return NULL;
+}
+
+Test(rrl, threads_share_each_networks_rate)
+{
+    struct rrl *rrl = make(50, 2);
+    struct race args[RACE_THREADS];
+    pthread_t threads[RACE_THREADS];
+    for (unsigned t = 0; t < RACE_THREADS; t++) {
+        args[t].rrl = rrl;
+        args[t].thread = t;
+        for (unsigned i = 0; i < RACE_NETS; i++)
+            atomic_init(&args[t].sent[i], 0);
+        atomic_init(&args[t].limited, 0);
+        cr_assert_eq(pthread_create(&threads[t], NULL, race_decide, &args[t]), 0);
+    }
+    unsigned limited = 0;
+    for (unsigned t = 0; t < RACE_THREADS; t++) {
+        cr_assert_eq(pthread_join(threads[t], NULL), 0);
+        limited += atomic_load(&args[t].limited);
+    }
+    for (unsigned i = 0; i < RACE_NETS; i++) {
+        unsigned sent = 0;
+        for (unsigned t = 0; t < RACE_THREADS; t++)
+            sent += atomic_load(&args[t].sent[i]);
+        cr_assert_eq(sent, 50, "network %u: %u answers sent, want the burst of 50", i, sent);
+    }
+    cr_assert_eq(limited, RACE_THREADS * RACE_NETS * RACE_EACH - RACE_NETS * 50);
+    cr_assert_eq(rrl_count(rrl), RACE_NETS);
+    cr_assert(rrl_check(rrl));
+    struct rrl_summary s;
+    cr_assert(rrl_summary_due(rrl, 5000, &s));
+    cr_assert_eq(s.dropped + s.slipped, limited, "every stripe's counts are summed");
     rrl_free(rrl);
 }
