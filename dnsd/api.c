@@ -1,28 +1,32 @@
 /* SPDX-License-Identifier: BSD-2-Clause
  * The registration API: routes one request (method, path, body) to the registry and
- * renders the JSON reply with jansson. A body is decoded strictly and completely, and the
- * reply rendered, before the registry is touched, so a rejected or failed request changes
- * nothing. Watches are decided here but parked by the HTTP layer.
+ * renders the JSON reply with jansson. A body is decoded strictly and completely
+ * (apibody.c), and the reply rendered, before the registry is touched, so a rejected or
+ * failed request changes nothing. Watches are decided here but parked by the HTTP layer.
  * No sockets, no HTTP library types, no clock: now_ms comes from the caller. */
 #include "api.h"
 
 #include <arpa/inet.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 
 #include <jansson.h>
 
-#include "checks.h"
-#include "config.h"
+#include "apibody.h"
 #include "dnsd/duration.h"
 #include "dnsd/error.h"
 #include "dnsd/names.h"
-#include "netlist.h"
 #include "registry.h"
+
+static const char *const heartbeat_fields[] = {"status", "note"};
+
+static const char *const maintenance_fields[] = {"enabled", "reason"};
+
+/* Reason of a check that has not reported yet, and of maintenance without a reason. */
+#define REASON_CHECK_PENDING "check: awaiting first result"
+#define REASON_MAINTENANCE "maintenance mode"
 
 struct api {
     struct registry *reg; /* borrowed from the caller; outlives the api */
@@ -30,68 +34,6 @@ struct api {
     bool ready;
     struct api_persistence persist; /* all NULL: memory only */
 };
-
-/* Longest piece of client input quoted back in an error message. */
-#define QUOTE_MAX 64
-
-/* A rejected request: the field at fault (NULL for none) and a message. */
-struct bad {
-    const char *field; /* static, or borrowed from the request for the reply's rendering */
-    char msg[512];
-};
-
-/* decode_put's result when the body was rejected (bad is filled in). */
-#define DECODE_REJECTED 1
-
-static const char *const put_fields[] = {
-    "addresses", "port", "proto", "ttl",   "priority",
-    "weight",    "tags", "meta",  "check", "deregister_after",
-};
-
-static const char *const check_fields[] = {
-    "tcp", "http", "interval", "timeout", "success_before_passing", "failures_before_critical",
-};
-
-static const char *const heartbeat_fields[] = {"status", "note"};
-
-static const char *const maintenance_fields[] = {"enabled", "reason"};
-
-/* Check defaults (health-design.md): probe every 10 s, give up after 2 s. */
-#define CHECK_DEFAULT_INTERVAL_MS 10000u
-#define CHECK_DEFAULT_TIMEOUT_MS 2000u
-
-/* Reason of a check that has not reported yet, and of maintenance without a reason. */
-#define REASON_CHECK_PENDING "check: awaiting first result"
-#define REASON_MAINTENANCE "maintenance mode"
-
-/* Copy client text into buf for an error message: printable ASCII kept, other bytes shown
- * as '?', cut at QUOTE_MAX with "...". */
-static const char *quote(const char *s, size_t len, char buf[QUOTE_MAX + 4])
-{
-    size_t n = 0;
-    for (; n < len && n < QUOTE_MAX; n++) {
-        unsigned char c = (unsigned char)s[n];
-        buf[n] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
-    }
-    if (n < len) {
-        memcpy(buf + n, "...", 3);
-        n += 3;
-    }
-    buf[n] = '\0';
-    return buf;
-}
-
-static void reject(struct bad *bad, const char *field, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void reject(struct bad *bad, const char *field, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(bad->msg, sizeof(bad->msg), fmt, ap);
-    va_end(ap);
-    bad->field = field;
-}
 
 /* ---- replies ---- */
 
@@ -157,7 +99,7 @@ fail:
 
 /* Messages quote client input already cut to ASCII, except jansson's parse errors, which
  * may echo raw bytes "near" the error; those become '?' here so the reply stays UTF-8. */
-static int reply_bad(struct api_response *out, int status, struct bad *bad)
+static int reply_bad(struct api_response *out, int status, struct apibody_error *bad)
 {
     for (char *p = bad->msg; *p; p++) {
         if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
@@ -289,448 +231,6 @@ static json_t *instance_json(const struct registry_instance *inst, uint64_t now_
 fail:
     json_decref(o);
     return NULL;
-}
-
-/* ---- PUT body decoding ---- */
-
-/* An integer member in [lo, hi]; absent leaves *out alone. Returns false when rejected. */
-static bool decode_int(json_t *root, const char *name, json_int_t lo, json_int_t hi,
-                       json_int_t *out, struct bad *bad)
-{
-    json_t *v = json_object_get(root, name);
-    if (!v)
-        return true;
-    if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi) {
-        reject(bad, name, "%s: must be an integer from %lld to %lld", name, (long long)lo,
-               (long long)hi);
-        return false;
-    }
-    *out = json_integer_value(v);
-    return true;
-}
-
-/* Returns: 0, DECODE_REJECTED (bad filled in), DNSD_ENOMEM. */
-static int decode_addresses(json_t *root, struct registry_instance *inst, struct bad *bad)
-{
-    json_t *arr = json_object_get(root, "addresses");
-    char q[QUOTE_MAX + 4];
-    if (!arr) {
-        reject(bad, "addresses", "addresses: required");
-        return DECODE_REJECTED;
-    }
-    if (!json_is_array(arr) || json_array_size(arr) < 1 ||
-        json_array_size(arr) > REGISTRY_MAX_ADDRS) {
-        reject(bad, "addresses", "addresses: must be an array of 1 to %d IP addresses",
-               REGISTRY_MAX_ADDRS);
-        return DECODE_REJECTED;
-    }
-    inst->addrs = calloc(json_array_size(arr), sizeof(*inst->addrs));
-    if (!inst->addrs)
-        return DNSD_ENOMEM;
-    for (size_t i = 0; i < json_array_size(arr); i++) {
-        json_t *v = json_array_get(arr, i);
-        struct registry_addr *a = &inst->addrs[i];
-        memset(a, 0, sizeof(*a));
-        if (!json_is_string(v)) {
-            reject(bad, "addresses", "addresses[%zu]: must be a string", i);
-            return DECODE_REJECTED;
-        }
-        const char *s = json_string_value(v);
-        if (inet_pton(AF_INET, s, a->bytes) == 1) {
-            a->family = AF_INET;
-        } else if (inet_pton(AF_INET6, s, a->bytes) == 1) {
-            a->family = AF_INET6;
-        } else {
-            reject(bad, "addresses", "addresses[%zu]: \"%s\" is not an IPv4 or IPv6 address", i,
-                   quote(s, json_string_length(v), q));
-            return DECODE_REJECTED;
-        }
-        for (size_t j = 0; j < i; j++) {
-            if (inst->addrs[j].family == a->family &&
-                memcmp(inst->addrs[j].bytes, a->bytes, a->family == AF_INET ? 4 : 16) == 0) {
-                reject(bad, "addresses", "addresses[%zu]: \"%s\" duplicates addresses[%zu]", i,
-                       quote(s, json_string_length(v), q), j);
-                return DECODE_REJECTED;
-            }
-        }
-        inst->n_addrs = i + 1;
-    }
-    return 0;
-}
-
-/* Are all of inst's addresses inside the allowed networks (issue 6: a compromised service
- * must not point others at an arbitrary host)? */
-static bool addresses_allowed(const struct api *api, const struct registry_instance *inst,
-                              struct bad *bad)
-{
-    if (api->cfg.n_allowed == 0)
-        return true;
-    for (size_t i = 0; i < inst->n_addrs; i++) {
-        const struct registry_addr *a = &inst->addrs[i];
-        if (!netlist_contains_addr(api->cfg.allowed, api->cfg.n_allowed, a->family, a->bytes)) {
-            char text[INET6_ADDRSTRLEN];
-            inet_ntop(a->family, a->bytes, text, sizeof(text));
-            reject(bad, "addresses", "address %s is not in allowed_addresses", text);
-            return false;
-        }
-    }
-    return true;
-}
-
-static bool decode_proto(json_t *root, struct registry_instance *inst, struct bad *bad)
-{
-    json_t *v = json_object_get(root, "proto");
-    inst->proto = REGISTRY_PROTO_TCP;
-    if (!v)
-        return true;
-    if (json_is_string(v) && strcmp(json_string_value(v), "tcp") == 0)
-        return true;
-    if (json_is_string(v) && strcmp(json_string_value(v), "udp") == 0) {
-        inst->proto = REGISTRY_PROTO_UDP;
-        return true;
-    }
-    reject(bad, "proto", "proto: must be \"tcp\" or \"udp\"");
-    return false;
-}
-
-/* Returns: 0, DECODE_REJECTED, DNSD_ENOMEM. */
-static int decode_tags(json_t *root, struct registry_instance *inst, struct bad *bad)
-{
-    json_t *arr = json_object_get(root, "tags");
-    char q[QUOTE_MAX + 4];
-    if (!arr)
-        return 0;
-    if (!json_is_array(arr) || json_array_size(arr) > REGISTRY_MAX_TAGS) {
-        reject(bad, "tags", "tags: must be an array of at most %d labels", REGISTRY_MAX_TAGS);
-        return DECODE_REJECTED;
-    }
-    if (json_array_size(arr) == 0)
-        return 0;
-    inst->tags = calloc(json_array_size(arr), sizeof(*inst->tags));
-    if (!inst->tags)
-        return DNSD_ENOMEM;
-    for (size_t i = 0; i < json_array_size(arr); i++) {
-        json_t *v = json_array_get(arr, i);
-        if (!json_is_string(v)) {
-            reject(bad, "tags", "tags[%zu]: must be a string", i);
-            return DECODE_REJECTED;
-        }
-        const char *s = json_string_value(v);
-        if (!dnsd_label_is_valid(s)) {
-            reject(bad, "tags",
-                   "tags[%zu]: \"%s\" is not a label (letters, digits, inner hyphens, 1 to "
-                   "63 characters)",
-                   i, quote(s, json_string_length(v), q));
-            return DECODE_REJECTED;
-        }
-        char *tag = strdup(s);
-        if (!tag)
-            return DNSD_ENOMEM;
-        dnsd_label_lower(tag);
-        inst->tags[inst->n_tags++] = tag;
-        for (size_t j = 0; j < i; j++) {
-            if (strcmp(inst->tags[j], tag) == 0) {
-                reject(bad, "tags", "tags[%zu]: \"%s\" duplicates tags[%zu]", i,
-                       quote(tag, strlen(tag), q), j);
-                return DECODE_REJECTED;
-            }
-        }
-    }
-    return 0;
-}
-
-/* RFC 6763 §6.4: printable US-ASCII without '=' (we also exclude space). */
-static bool meta_key_ok(const char *key)
-{
-    size_t len = strlen(key);
-    if (len < 1 || len > REGISTRY_MAX_META_KEY_LEN)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)key[i];
-        if (c < 0x21 || c > 0x7e || c == '=')
-            return false;
-    }
-    return true;
-}
-
-/* Returns: 0, DECODE_REJECTED, DNSD_ENOMEM. */
-static int decode_meta(json_t *root, struct registry_instance *inst, struct bad *bad)
-{
-    json_t *obj = json_object_get(root, "meta");
-    char q[QUOTE_MAX + 4], q2[QUOTE_MAX + 4];
-    if (!obj)
-        return 0;
-    if (!json_is_object(obj) || json_object_size(obj) > REGISTRY_MAX_META) {
-        reject(bad, "meta", "meta: must be an object of at most %d string values",
-               REGISTRY_MAX_META);
-        return DECODE_REJECTED;
-    }
-    if (json_object_size(obj) == 0)
-        return 0;
-    inst->meta = calloc(json_object_size(obj), sizeof(*inst->meta));
-    if (!inst->meta)
-        return DNSD_ENOMEM;
-    const char *key;
-    json_t *v;
-    json_object_foreach(obj, key, v)
-    {
-        if (!meta_key_ok(key)) {
-            reject(bad, "meta",
-                   "meta: key \"%s\" must be 1 to %d printable ASCII characters without '=' "
-                   "or spaces",
-                   quote(key, strlen(key), q), REGISTRY_MAX_META_KEY_LEN);
-            return DECODE_REJECTED;
-        }
-        if (!json_is_string(v)) {
-            reject(bad, "meta", "meta: value of \"%s\" must be a string", key);
-            return DECODE_REJECTED;
-        }
-        const char *value = json_string_value(v);
-        for (const unsigned char *p = (const unsigned char *)value; *p; p++) {
-            if (*p < 0x20) {
-                reject(bad, "meta", "meta: value of \"%s\" contains a control character", key);
-                return DECODE_REJECTED;
-            }
-        }
-        /* RFC 6763 §6.1: "key=value" must fit one 255-byte character-string. */
-        if (strlen(key) + 1 + strlen(value) > REGISTRY_MAX_TXT_LEN) {
-            reject(bad, "meta", "meta: \"%s=%s\" is longer than %d bytes",
-                   quote(key, strlen(key), q), quote(value, strlen(value), q2),
-                   REGISTRY_MAX_TXT_LEN);
-            return DECODE_REJECTED;
-        }
-        /* RFC 6763 §6.4: keys are case-insensitive. */
-        for (size_t j = 0; j < inst->n_meta; j++) {
-            if (strcasecmp(inst->meta[j].key, key) == 0) {
-                reject(bad, "meta",
-                       "meta: key \"%s\" duplicates \"%s\" (keys are case-insensitive)", key,
-                       inst->meta[j].key);
-                return DECODE_REJECTED;
-            }
-        }
-        struct registry_meta *m = &inst->meta[inst->n_meta];
-        m->key = strdup(key);
-        m->value = strdup(value);
-        if (!m->key || !m->value) {
-            free(m->key);
-            free(m->value);
-            m->key = m->value = NULL;
-            return DNSD_ENOMEM;
-        }
-        inst->n_meta++;
-    }
-    return 0;
-}
-
-/* Reject the first member of obj not named in fields; prefix names the object in the
- * message ("" for the body). The field at fault is field, or the member's own name when
- * field is NULL (bad->field then points into obj, which outlives the reply's rendering). */
-static bool only_known(json_t *obj, const char *const *fields, size_t n, const char *prefix,
-                       const char *field, struct bad *bad)
-{
-    char q[QUOTE_MAX + 4];
-    const char *key;
-    json_t *v;
-    json_object_foreach(obj, key, v)
-    {
-        bool known = false;
-        for (size_t i = 0; i < n; i++)
-            known = known || strcmp(key, fields[i]) == 0;
-        if (!known) {
-            reject(bad, field ? field : key, "%sunknown field \"%s\"", prefix,
-                   quote(key, strlen(key), q));
-            return false;
-        }
-    }
-    return true;
-}
-
-/* A duration string member of obj in [lo, hi] ms; absent leaves *out alone. name is the
- * member, label its name in messages, field the field reported. */
-static bool decode_duration(json_t *obj, const char *name, const char *label, const char *field,
-                            uint64_t lo, uint64_t hi, uint64_t *out, struct bad *bad)
-{
-    json_t *v = json_object_get(obj, name);
-    char q[QUOTE_MAX + 4], los[32], his[32];
-    uint64_t ms = 0;
-    if (!v)
-        return true;
-    dnsd_duration_format(lo, los, sizeof(los));
-    dnsd_duration_format(hi, his, sizeof(his));
-    if (!json_is_string(v)) {
-        reject(bad, field, "%s: must be a duration string such as \"10s\" or \"500ms\"", label);
-        return false;
-    }
-    int err = dnsd_duration_parse(json_string_value(v), &ms);
-    if (err == DNSD_EINVAL) {
-        reject(bad, field,
-               "%s: \"%s\" is not a duration (an integer and a unit: ms, s, m or h, "
-               "e.g. \"10s\")",
-               label, quote(json_string_value(v), json_string_length(v), q));
-        return false;
-    }
-    if (err || ms < lo || ms > hi) {
-        reject(bad, field, "%s: must be from %s to %s", label, los, his);
-        return false;
-    }
-    *out = ms;
-    return true;
-}
-
-/* A check threshold member in 1..REGISTRY_CHECK_MAX_THRESHOLD; absent leaves *out alone. */
-static bool decode_threshold(json_t *check, const char *name, uint16_t *out, struct bad *bad)
-{
-    json_t *v = json_object_get(check, name);
-    if (!v)
-        return true;
-    if (!json_is_integer(v) || json_integer_value(v) < 1 ||
-        json_integer_value(v) > REGISTRY_CHECK_MAX_THRESHOLD) {
-        reject(bad, "check", "check.%s: must be an integer from 1 to %d", name,
-               REGISTRY_CHECK_MAX_THRESHOLD);
-        return false;
-    }
-    *out = (uint16_t)json_integer_value(v);
-    return true;
-}
-
-/* Is the target's host one of the instance's registered addresses (family and bytes)? */
-static bool target_is_own_address(const struct checks_target *t,
-                                  const struct registry_instance *inst)
-{
-    size_t len = t->family == AF_INET ? 4 : 16;
-    for (size_t i = 0; i < inst->n_addrs; i++) {
-        if (inst->addrs[i].family == t->family && memcmp(inst->addrs[i].bytes, t->addr, len) == 0)
-            return true;
-    }
-    return false;
-}
-
-/* Decode the "check" member (addresses already decoded) into inst->check, its target in
- * canonical form. A probe may only reach the instance's own addresses (issue 3).
- * Returns: 0, DECODE_REJECTED, DNSD_ENOMEM. */
-static int decode_check(json_t *root, struct registry_instance *inst, struct bad *bad)
-{
-    json_t *c = json_object_get(root, "check");
-    char q[QUOTE_MAX + 4];
-    if (!c)
-        return 0;
-    if (!json_is_object(c)) {
-        reject(bad, "check", "check: must be an object with \"tcp\" or \"http\"");
-        return DECODE_REJECTED;
-    }
-    if (!only_known(c, check_fields, sizeof(check_fields) / sizeof(check_fields[0]),
-                    "check: ", "check", bad))
-        return DECODE_REJECTED;
-    json_t *tcp = json_object_get(c, "tcp"), *http = json_object_get(c, "http");
-    if (!tcp == !http) {
-        reject(bad, "check", "check: must have exactly one of \"tcp\" and \"http\"");
-        return DECODE_REJECTED;
-    }
-    enum checks_kind kind = tcp ? CHECKS_TCP : CHECKS_HTTP;
-    const char *kname = tcp ? "tcp" : "http";
-    json_t *tv = tcp ? tcp : http;
-    if (!json_is_string(tv)) {
-        reject(bad, "check", "check.%s: must be a string", kname);
-        return DECODE_REJECTED;
-    }
-    const char *text = json_string_value(tv);
-    struct checks_target target;
-    if (checks_parse_target(kind, text, &target) != 0) {
-        reject(bad, "check",
-               kind == CHECKS_TCP
-                   ? "check.tcp: \"%s\" is not HOST:PORT with HOST an IPv4 address or a "
-                     "bracketed IPv6 address"
-                   : "check.http: \"%s\" is not an http://HOST[:PORT][/path] URL with HOST an "
-                     "IPv4 address or a bracketed IPv6 address",
-               quote(text, json_string_length(tv), q));
-        return DECODE_REJECTED;
-    }
-    if (!target_is_own_address(&target, inst)) {
-        reject(bad, "check",
-               "check.%s: \"%s\" is not one of the instance's addresses; the probe may only "
-               "reach the instance's own addresses",
-               kname, quote(text, json_string_length(tv), q));
-        return DECODE_REJECTED;
-    }
-    uint64_t interval = CHECK_DEFAULT_INTERVAL_MS, timeout;
-    if (!decode_duration(c, "interval", "check.interval", "check", REGISTRY_CHECK_MIN_INTERVAL_MS,
-                         REGISTRY_CHECK_MAX_INTERVAL_MS, &interval, bad))
-        return DECODE_REJECTED;
-    /* A short interval without a timeout gets half the interval, not an error. */
-    timeout = interval > CHECK_DEFAULT_TIMEOUT_MS ? CHECK_DEFAULT_TIMEOUT_MS : interval / 2;
-    if (!decode_duration(c, "timeout", "check.timeout", "check", 1, REGISTRY_CHECK_MAX_INTERVAL_MS,
-                         &timeout, bad))
-        return DECODE_REJECTED;
-    if (timeout >= interval) {
-        char is[32];
-        dnsd_duration_format(interval, is, sizeof(is));
-        reject(bad, "check", "check.timeout: must be shorter than the interval (%s)", is);
-        return DECODE_REJECTED;
-    }
-    struct registry_check spec = {
-        .kind = kind == CHECKS_TCP ? REGISTRY_CHECK_TCP : REGISTRY_CHECK_HTTP,
-        .interval_ms = (uint32_t)interval,
-        .timeout_ms = (uint32_t)timeout,
-        .success_before_passing = 1,
-        .failures_before_critical = 1,
-    };
-    if (!decode_threshold(c, "success_before_passing", &spec.success_before_passing, bad) ||
-        !decode_threshold(c, "failures_before_critical", &spec.failures_before_critical, bad))
-        return DECODE_REJECTED;
-    char canon[CHECKS_MAX_TARGET + 64];
-    if (checks_format_target(kind, &target, canon, sizeof(canon)) != 0) {
-        reject(bad, "check", "check.%s: longer than %d bytes", kname, CHECKS_MAX_TARGET);
-        return DECODE_REJECTED;
-    }
-    spec.target = strdup(canon);
-    if (!spec.target)
-        return DNSD_ENOMEM;
-    inst->check = spec;
-    return 0;
-}
-
-/* Decode a PUT body object into inst (service and id already set).
- * Returns: 0, DECODE_REJECTED (bad filled in), DNSD_ENOMEM. */
-static int decode_put(const struct api *api, json_t *root, struct registry_instance *inst,
-                      struct bad *bad)
-{
-    if (!only_known(root, put_fields, sizeof(put_fields) / sizeof(put_fields[0]), "", NULL, bad))
-        return DECODE_REJECTED;
-    int err = decode_addresses(root, inst, bad);
-    if (err)
-        return err;
-
-    json_int_t port = 0, ttl = api->cfg.lease_default_s, priority = 0, weight = 1;
-    if (!json_object_get(root, "port")) {
-        reject(bad, "port", "port: required");
-        return DECODE_REJECTED;
-    }
-    if (!decode_int(root, "port", 1, 65535, &port, bad) || !decode_proto(root, inst, bad) ||
-        !decode_int(root, "ttl", 1, INT64_MAX, &ttl, bad) ||
-        !decode_int(root, "priority", 0, 65535, &priority, bad) ||
-        !decode_int(root, "weight", 0, 65535, &weight, bad))
-        return DECODE_REJECTED;
-    /* The granted lease is clamped into the configured range and echoed back. */
-    if (ttl < (json_int_t)api->cfg.lease_min_s)
-        ttl = api->cfg.lease_min_s;
-    if (ttl > (json_int_t)api->cfg.lease_max_s)
-        ttl = api->cfg.lease_max_s;
-    inst->port = (uint16_t)port;
-    inst->ttl_s = (uint32_t)ttl;
-    inst->priority = (uint16_t)priority;
-    inst->weight = (uint16_t)weight;
-
-    inst->deregister_after_ms = api->cfg.deregister_after_default_ms;
-    if (!decode_duration(root, "deregister_after", "deregister_after", "deregister_after", 0,
-                         DNSD_DURATION_MAX_MS, &inst->deregister_after_ms, bad))
-        return DECODE_REJECTED;
-
-    err = decode_tags(root, inst, bad);
-    if (!err)
-        err = decode_meta(root, inst, bad);
-    if (!err)
-        err = decode_check(root, inst, bad);
-    return err;
 }
 
 /* ---- predicted state ---- */
@@ -916,68 +416,6 @@ static void predict_put(struct prediction *p, const struct registry_instance *in
     predict_health(p, old, false, now_ms);
 }
 
-/* ---- request bodies ---- */
-
-/* Parse body as a JSON object into *root; an empty (or all-blank) body gives *root = NULL
- * when empty_ok.
- * Returns: 0, DECODE_REJECTED (bad filled in, field "body"), DNSD_ENOMEM. */
-static int load_object(const char *body, size_t body_len, bool empty_ok, json_t **root,
-                       struct bad *bad)
-{
-    json_error_t jerr;
-    if (!body)
-        body_len = 0;
-    /* body is length-delimited, not NUL-terminated: scan only body_len bytes. */
-    size_t blank = 0;
-    while (blank < body_len && memchr(" \t\r\n", body[blank], 4))
-        blank++;
-    if (empty_ok && blank == body_len) {
-        *root = NULL;
-        return 0;
-    }
-    json_t *j = json_loadb(body ? body : "", body_len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!j) {
-        if (json_error_code(&jerr) == json_error_out_of_memory)
-            return DNSD_ENOMEM;
-        reject(bad, "body", "invalid JSON: %s (line %d, column %d)", jerr.text, jerr.line,
-               jerr.column);
-        return DECODE_REJECTED;
-    }
-    if (!json_is_object(j)) {
-        json_decref(j);
-        reject(bad, "body", "body must be a JSON object");
-        return DECODE_REJECTED;
-    }
-    *root = j;
-    return 0;
-}
-
-/* A short free text member (heartbeat note, maintenance reason): a string of at most
- * REGISTRY_MAX_NOTE_LEN bytes without control characters; absent leaves *out NULL. */
-static bool decode_text(json_t *root, const char *name, const char **out, struct bad *bad)
-{
-    json_t *v = json_object_get(root, name);
-    *out = NULL;
-    if (!v)
-        return true;
-    if (!json_is_string(v)) {
-        reject(bad, name, "%s: must be a string", name);
-        return false;
-    }
-    if (json_string_length(v) > REGISTRY_MAX_NOTE_LEN) {
-        reject(bad, name, "%s: longer than %d bytes", name, REGISTRY_MAX_NOTE_LEN);
-        return false;
-    }
-    for (const unsigned char *p = (const unsigned char *)json_string_value(v); *p; p++) {
-        if (*p < 0x20 || *p == 0x7f) {
-            reject(bad, name, "%s: contains a control character", name);
-            return false;
-        }
-    }
-    *out = json_string_value(v);
-    return true;
-}
-
 /* ---- handlers ---- */
 
 /* Reply to a registry refusal of a put. A full service is the caller's own quota, which
@@ -990,22 +428,22 @@ static int put_refused(const struct api *api, int err, const char *field, const 
                        struct api_response *out)
 {
     const struct registry_options *lim = registry_options(api->reg);
-    struct bad bad;
+    struct apibody_error bad;
     switch (err) {
     case DNSD_EINVAL:
-        reject(&bad, field, "invalid %s", field ? field : "instance");
+        apibody_reject(&bad, field, "invalid %s", field ? field : "instance");
         return reply_bad(out, 400, &bad);
     case DNSD_ERANGE:
-        reject(&bad, "meta", "meta: its \"key=value\" strings exceed %zu bytes in all",
-               lim->max_meta_bytes);
+        apibody_reject(&bad, "meta", "meta: its \"key=value\" strings exceed %zu bytes in all",
+                       lim->max_meta_bytes);
         return reply_bad(out, 400, &bad);
     case DNSD_ENOSPC:
         if (field) {
-            reject(&bad, NULL, "service %s is full: at most %zu instances per service", service,
-                   lim->max_instances_per_service);
+            apibody_reject(&bad, NULL, "service %s is full: at most %zu instances per service",
+                           service, lim->max_instances_per_service);
             return reply_bad(out, 429, &bad);
         }
-        reject(&bad, NULL, "registry full: at most %zu instances", lim->max_instances);
+        apibody_reject(&bad, NULL, "registry full: at most %zu instances", lim->max_instances);
         return reply_bad(out, 503, &bad);
     default:
         return err;
@@ -1016,10 +454,10 @@ static int handle_put(struct api *api, const char *service, const char *id, cons
                       size_t body_len, uint64_t now_ms, struct api_response *out)
 {
     struct registry_instance inst = {0};
-    struct bad bad = {0};
+    struct apibody_error bad = {0};
     json_t *root = NULL;
-    int err = load_object(body, body_len, false, &root, &bad);
-    if (err == DECODE_REJECTED)
+    int err = apibody_load(body, body_len, false, &root, &bad);
+    if (err == APIBODY_REJECTED)
         return reply_bad(out, 400, &bad);
     if (err)
         return err;
@@ -1029,14 +467,14 @@ static int handle_put(struct api *api, const char *service, const char *id, cons
         err = DNSD_ENOMEM;
         goto done;
     }
-    err = decode_put(api, root, &inst, &bad);
-    if (err == DECODE_REJECTED) {
+    err = apibody_decode_put(&api->cfg, root, &inst, &bad);
+    if (err == APIBODY_REJECTED) {
         err = reply_bad(out, 400, &bad);
         goto done;
     }
     if (err)
         goto done;
-    if (!addresses_allowed(api, &inst, &bad)) {
+    if (!apibody_addresses_allowed(&api->cfg, &inst, &bad)) {
         err = reply_bad(out, 403, &bad);
         goto done;
     }
@@ -1067,8 +505,8 @@ done:
 
 static int not_registered(const char *service, const char *id, struct api_response *out)
 {
-    struct bad bad;
-    reject(&bad, "id", "instance %s/%s is not registered", service, id);
+    struct apibody_error bad;
+    apibody_reject(&bad, "id", "instance %s/%s is not registered", service, id);
     return reply_bad(out, 404, &bad);
 }
 
@@ -1088,10 +526,10 @@ static int handle_delete(struct api *api, const char *service, const char *id,
  * a registry rule stricter than ours gets here). Returns: what reply_bad returns, or err. */
 static int refused(int err, const char *field, struct api_response *out)
 {
-    struct bad bad;
+    struct apibody_error bad;
     if (err != DNSD_EINVAL)
         return err;
-    reject(&bad, field, "invalid %s", field ? field : "request");
+    apibody_reject(&bad, field, "invalid %s", field ? field : "request");
     return reply_bad(out, 400, &bad);
 }
 
@@ -1103,10 +541,10 @@ static int handle_heartbeat(struct api *api, const char *service, const char *id
     const struct registry_instance *inst = registry_find_instance(api->reg, service, id);
     if (!inst)
         return not_registered(service, id, out);
-    struct bad bad = {0};
+    struct apibody_error bad = {0};
     json_t *root = NULL;
-    int err = load_object(body, body_len, true, &root, &bad);
-    if (err == DECODE_REJECTED)
+    int err = apibody_load(body, body_len, true, &root, &bad);
+    if (err == APIBODY_REJECTED)
         return reply_bad(out, 400, &bad);
     if (err)
         return err;
@@ -1114,15 +552,16 @@ static int handle_heartbeat(struct api *api, const char *service, const char *id
     const char *note = NULL;
     if (root) {
         json_t *sv = json_object_get(root, "status");
-        if (!only_known(root, heartbeat_fields, 2, "", NULL, &bad))
+        if (!apibody_only_known(root, heartbeat_fields, 2, "", NULL, &bad))
             goto rejected;
         if (sv &&
             (!json_is_string(sv) || registry_health_parse(json_string_value(sv), &status) != 0 ||
              status == REGISTRY_HEALTH_MAINTENANCE)) {
-            reject(&bad, "status", "status: must be \"passing\", \"warning\" or \"critical\"");
+            apibody_reject(&bad, "status",
+                           "status: must be \"passing\", \"warning\" or \"critical\"");
             goto rejected;
         }
-        if (!decode_text(root, "note", &note, &bad))
+        if (!apibody_text(root, "note", &note, &bad))
             goto rejected;
     }
 
@@ -1162,22 +601,23 @@ static int handle_maintenance(struct api *api, const char *service, const char *
     const struct registry_instance *inst = registry_find_instance(api->reg, service, id);
     if (!inst)
         return not_registered(service, id, out);
-    struct bad bad = {0};
+    struct apibody_error bad = {0};
     json_t *root = NULL;
-    int err = load_object(body, body_len, false, &root, &bad);
-    if (err == DECODE_REJECTED)
+    int err = apibody_load(body, body_len, false, &root, &bad);
+    if (err == APIBODY_REJECTED)
         return reply_bad(out, 400, &bad);
     if (err)
         return err;
     json_t *ev = json_object_get(root, "enabled");
     const char *reason = NULL;
-    if (!only_known(root, maintenance_fields, 2, "", NULL, &bad) ||
-        !decode_text(root, "reason", &reason, &bad)) {
+    if (!apibody_only_known(root, maintenance_fields, 2, "", NULL, &bad) ||
+        !apibody_text(root, "reason", &reason, &bad)) {
         err = reply_bad(out, 400, &bad);
         goto done;
     }
     if (!json_is_boolean(ev)) {
-        reject(&bad, "enabled", ev ? "enabled: must be true or false" : "enabled: required");
+        apibody_reject(&bad, "enabled",
+                       ev ? "enabled: must be true or false" : "enabled: required");
         err = reply_bad(out, 400, &bad);
         goto done;
     }
@@ -1217,9 +657,9 @@ struct watch_query {
 
 /* Parse the query string (without the '?'; may be NULL).
  * Returns: true, or false with bad filled in (field "index" or "wait"). */
-static bool parse_watch_query(const char *query, struct watch_query *w, struct bad *bad)
+static bool parse_watch_query(const char *query, struct watch_query *w, struct apibody_error *bad)
 {
-    char q[QUOTE_MAX + 4], maxs[32];
+    char q[APIBODY_QUOTE_MAX + 4], maxs[32];
     bool seen_wait = false;
     w->has_index = false;
     w->index = 0;
@@ -1232,8 +672,8 @@ static bool parse_watch_query(const char *query, struct watch_query *w, struct b
         bool is_index = klen == 5 && memcmp(p, "index", 5) == 0;
         bool is_wait = klen == 4 && memcmp(p, "wait", 4) == 0;
         if ((is_index && w->has_index) || (is_wait && seen_wait)) {
-            reject(bad, is_index ? "index" : "wait", "%s: given more than once",
-                   is_index ? "index" : "wait");
+            apibody_reject(bad, is_index ? "index" : "wait", "%s: given more than once",
+                           is_index ? "index" : "wait");
             return false;
         }
         if (is_index) {
@@ -1246,8 +686,8 @@ static bool parse_watch_query(const char *query, struct watch_query *w, struct b
                 n = n * 10 + d;
             }
             if (vlen == 0 || i != vlen) {
-                reject(bad, "index", "index: \"%s\" is not an unsigned decimal integer",
-                       quote(val, vlen, q));
+                apibody_reject(bad, "index", "index: \"%s\" is not an unsigned decimal integer",
+                               apibody_quote(val, vlen, q));
                 return false;
             }
             w->has_index = true;
@@ -1258,8 +698,8 @@ static bool parse_watch_query(const char *query, struct watch_query *w, struct b
             snprintf(text, sizeof(text), "%.*s", (int)(vlen < 31 ? vlen : 31), val);
             dnsd_duration_format(API_WATCH_MAX_MS, maxs, sizeof(maxs));
             if (vlen > 31 || dnsd_duration_parse(text, &ms) != 0 || ms > API_WATCH_MAX_MS) {
-                reject(bad, "wait", "wait: \"%s\" is not a duration from 0s to %s",
-                       quote(val, vlen, q), maxs);
+                apibody_reject(bad, "wait", "wait: \"%s\" is not a duration from 0s to %s",
+                               apibody_quote(val, vlen, q), maxs);
                 return false;
             }
             seen_wait = true;
@@ -1276,7 +716,7 @@ static int handle_get_service(struct api *api, const char *service, const char *
                               unsigned flags, uint64_t now_ms, struct api_response *out)
 {
     struct watch_query w;
-    struct bad bad;
+    struct apibody_error bad;
     if (!parse_watch_query(query, &w, &bad))
         return reply_bad(out, 400, &bad);
     uint64_t index = registry_service_index(api->reg, service);
@@ -1370,23 +810,23 @@ static int handle_health(struct api *api, struct api_response *out)
 /* 503 {"error": "cannot persist: REASON"} (no single field is at fault). */
 static int cannot_persist(const char *reason, struct api_response *out)
 {
-    struct bad bad;
-    reject(&bad, NULL, "cannot persist: %s", reason);
+    struct apibody_error bad;
+    apibody_reject(&bad, NULL, "cannot persist: %s", reason);
     return reply_bad(out, 503, &bad);
 }
 
 static int handle_snapshot(struct api *api, struct api_response *out)
 {
-    struct bad bad;
+    struct apibody_error bad;
     if (!api->persist.snapshot) {
-        reject(&bad, NULL, "persistence is off: dnsd runs without a data_dir");
+        apibody_reject(&bad, NULL, "persistence is off: dnsd runs without a data_dir");
         return reply_bad(out, 400, &bad);
     }
     char why[256] = "";
     uint64_t gen = 0, count = 0;
     int rc = api->persist.snapshot(api->persist.user, &gen, &count, why, sizeof(why));
     if (rc != 0) {
-        reject(&bad, NULL, "snapshot failed: %s", why[0] ? why : dnsd_strerror(rc));
+        apibody_reject(&bad, NULL, "snapshot failed: %s", why[0] ? why : dnsd_strerror(rc));
         return reply_bad(out, 503, &bad);
     }
     return reply_json(out, 200,
@@ -1449,9 +889,9 @@ static bool is(const char *a, const char *b)
 /* Lower-case seg into buf as a service name or instance id.
  * Returns: true when it is a valid label; otherwise fills bad. */
 static bool path_label(const char *seg, const char *field, char buf[DNSD_LABEL_MAX + 1],
-                       struct bad *bad)
+                       struct apibody_error *bad)
 {
-    char q[QUOTE_MAX + 4];
+    char q[APIBODY_QUOTE_MAX + 4];
     size_t len = strlen(seg);
     if (len >= 1 && len <= DNSD_LABEL_MAX) {
         memcpy(buf, seg, len + 1);
@@ -1459,19 +899,20 @@ static bool path_label(const char *seg, const char *field, char buf[DNSD_LABEL_M
         if (dnsd_label_is_valid(buf))
             return true;
     }
-    reject(bad, field,
-           "%s: \"%s\" is not a label (letters, digits, inner hyphens, 1 to 63 characters)", field,
-           quote(seg, len, q));
+    apibody_reject(bad, field,
+                   "%s: \"%s\" is not a label (letters, digits, inner hyphens, 1 to 63 characters)",
+                   field, apibody_quote(seg, len, q));
     return false;
 }
 
 static int method_not_allowed(const char *method, const char *path, const char *allow,
                               struct api_response *out)
 {
-    char q[QUOTE_MAX + 4], q2[QUOTE_MAX + 4];
-    struct bad bad;
-    reject(&bad, NULL, "method %s is not allowed on %s (allowed: %s)",
-           quote(method, strlen(method), q), quote(path, strlen(path), q2), allow);
+    char q[APIBODY_QUOTE_MAX + 4], q2[APIBODY_QUOTE_MAX + 4];
+    struct apibody_error bad;
+    apibody_reject(&bad, NULL, "method %s is not allowed on %s (allowed: %s)",
+                   apibody_quote(method, strlen(method), q), apibody_quote(path, strlen(path), q2),
+                   allow);
     int err = reply_bad(out, 405, &bad);
     if (!err)
         out->allow = allow;
@@ -1496,7 +937,7 @@ static int dispatch(struct api *api, const struct request *req, char *segs_buf,
     size_t body_len = req->body_len;
     uint64_t now_ms = req->now_ms;
     struct route r;
-    struct bad bad;
+    struct apibody_error bad;
     char service[DNSD_LABEL_MAX + 1], id[DNSD_LABEL_MAX + 1];
     /* RFC 9110 §9.3.2: HEAD is GET without the body (which the HTTP layer drops). */
     bool is_get = is(method, "GET") || is(method, "HEAD"), is_put = is(method, "PUT");
@@ -1558,8 +999,8 @@ static int dispatch(struct api *api, const struct request *req, char *segs_buf,
                            out);
 
 not_found:;
-    char q[QUOTE_MAX + 4];
-    reject(&bad, NULL, "no such endpoint: %s", quote(path, strlen(path), q));
+    char q[APIBODY_QUOTE_MAX + 4];
+    apibody_reject(&bad, NULL, "no such endpoint: %s", apibody_quote(path, strlen(path), q));
     return reply_bad(out, 404, &bad);
 }
 
