@@ -16,6 +16,7 @@
 
 #include "dnsd/error.h"
 #include "log.h"
+#include "wire.h"
 
 #define HEADER 12
 
@@ -156,16 +157,71 @@ static size_t question_end(const uint8_t *msg, size_t len)
     return len - pos < 4 ? 0 : pos + 4;
 }
 
-size_t forward_truncate(uint8_t *reply, size_t reply_len)
+/* Offset just past the (possibly compressed) name at pos, or 0 when it runs past len. A
+ * compression pointer ends a name; it is not followed. */
+static size_t skip_name(const uint8_t *msg, size_t len, size_t pos)
+{
+    while (pos < len) {
+        uint8_t b = msg[pos];
+        if ((b & 0xC0) == 0xC0)
+            return pos + 2 <= len ? pos + 2 : 0;
+        if (b & 0xC0)
+            return 0; /* an extended label type */
+        if (b == 0)
+            return pos + 1;
+        pos += 1 + (size_t)b;
+    }
+    return 0;
+}
+
+/* Find the OPT record among msg's records after the question (which ends at pos) and
+ * write its fixed part, RDLENGTH 0, into opt[]: its payload size, extended RCODE, version
+ * and flags, without options. Returns: whether there is one. */
+static bool find_opt(const uint8_t *msg, size_t len, size_t pos, uint8_t opt[WIRE_OPT_SIZE])
+{
+    size_t n = (size_t)LDNS_ANCOUNT(msg) + LDNS_NSCOUNT(msg) + LDNS_ARCOUNT(msg);
+    for (size_t i = 0; i < n; i++) {
+        pos = skip_name(msg, len, pos);
+        if (pos == 0 || len - pos < 10)
+            return false;
+        uint16_t type = ldns_read_uint16(msg + pos);
+        size_t rdlen = ldns_read_uint16(msg + pos + 8);
+        if (type == LDNS_RR_TYPE_OPT) {
+            opt[0] = 0; /* the root */
+            memcpy(opt + 1, msg + pos, 8);
+            opt[9] = opt[10] = 0;
+            return true;
+        }
+        if (len - pos - 10 < rdlen)
+            return false;
+        pos += 10 + rdlen;
+    }
+    return false;
+}
+
+size_t forward_truncate_copy(const uint8_t *reply, size_t reply_len, uint8_t *out, size_t out_len)
 {
     size_t end = question_end(reply, reply_len);
-    if (end == 0)
+    /* RFC 6891 §7: a response to a query with OPT carries OPT, so a truncated one keeps
+     * it (without its options). */
+    uint8_t opt[WIRE_OPT_SIZE];
+    bool has_opt = end > 0 && find_opt(reply, reply_len, end, opt);
+    size_t n = end + (has_opt ? sizeof(opt) : 0);
+    if (end == 0 || n > out_len)
         return 0;
-    LDNS_TC_SET(reply);
-    ldns_write_uint16(reply + LDNS_ANCOUNT_OFF, 0);
-    ldns_write_uint16(reply + LDNS_NSCOUNT_OFF, 0);
-    ldns_write_uint16(reply + LDNS_ARCOUNT_OFF, 0);
-    return end;
+    memmove(out, reply, end); /* out may be reply itself */
+    LDNS_TC_SET(out);
+    ldns_write_uint16(out + LDNS_ANCOUNT_OFF, 0);
+    ldns_write_uint16(out + LDNS_NSCOUNT_OFF, 0);
+    ldns_write_uint16(out + LDNS_ARCOUNT_OFF, has_opt ? 1 : 0);
+    if (has_opt)
+        memcpy(out + end, opt, sizeof(opt));
+    return n;
+}
+
+size_t forward_truncate(uint8_t *reply, size_t reply_len)
+{
+    return forward_truncate_copy(reply, reply_len, reply, reply_len);
 }
 
 size_t forward_servfail(const uint8_t *req, size_t req_len, uint8_t *out, size_t out_len)

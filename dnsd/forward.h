@@ -71,8 +71,13 @@ bool forward_reply_matches(const uint8_t *query, size_t query_len, const uint8_t
                            size_t reply_len);
 
 /* Cut a reply down to its header and question with TC set, for a client whose UDP size it
- * exceeds (RFC 2181 §9). Returns: the new length, or 0 when reply has no whole question. */
+ * exceeds (RFC 2181 §9), keeping its OPT record without options (RFC 6891 §7) when it has
+ * one. Returns: the new length, or 0 when reply has no whole question. */
 size_t forward_truncate(uint8_t *reply, size_t reply_len);
+
+/* The same, written into out (out_len bytes; may be reply itself), reply unchanged
+ * otherwise. Returns: the length written, or 0 (no whole question, or out too small). */
+size_t forward_truncate_copy(const uint8_t *reply, size_t reply_len, uint8_t *out, size_t out_len);
 
 /* Write into out (at least 12 bytes + the question) a SERVFAIL for req: its ID, opcode, RD,
  * its question when it has one. Returns: the length written, 0 if req is shorter than 12. */

@@ -26,6 +26,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "rrl.h"
+#include "wire.h"
 
 #define TCP_MSG_MAX 65535
 #define TCP_BACKLOG 128
@@ -118,7 +119,8 @@ struct server {
     uint8_t servfail[WIRE_SERVFAIL_MAX]; /* a SERVFAIL built in try_forward */
     struct rrl *rrl;                     /* borrowed; NULL: no response rate limiting */
     enum server_udp_sharing udp_sharing;
-    uint8_t slipped[WIRE_SERVFAIL_MAX]; /* a rate-limited answer cut to TC + question */
+    /* a rate-limited answer cut to TC, question and OPT */
+    uint8_t slipped[WIRE_SERVFAIL_MAX + WIRE_OPT_SIZE];
 };
 
 /* A query handed to forward.c, waiting for the upstream's answer. */
@@ -410,10 +412,8 @@ static bool rate_limit(struct server *srv, const struct sockaddr *client, const 
     }
     if (v == RRL_DROP)
         return false;
-    /* The question ends within WIRE_SERVFAIL_MAX bytes; nothing past it is kept. */
-    size_t n = *resp_len < sizeof(srv->slipped) ? *resp_len : sizeof(srv->slipped);
-    memcpy(srv->slipped, *resp, n);
-    n = forward_truncate(srv->slipped, n);
+    /* Header, question and OPT fit in the slipped buffer. */
+    size_t n = forward_truncate_copy(*resp, *resp_len, srv->slipped, sizeof(srv->slipped));
     *resp = srv->slipped;
     *resp_len = n;
     return n > 0;

@@ -215,3 +215,40 @@ Test(forward, servfail_echoes_id_rd_and_question)
     cr_assert_eq(LDNS_QDCOUNT(out), 0, "no question to echo");
     free(q);
 }
+
+Test(forward, truncate_keeps_the_opt_record)
+{
+    /* A reply to an EDNS query (payload 1232, DO), its OPT after an answer whose owner
+     * name is compressed: the cut reply keeps the OPT, without options (RFC 6891 §7). */
+    ldns_pkt *pkt = NULL;
+    cr_assert_eq(
+        ldns_pkt_query_new_frm_str(&pkt, "example.com.", LDNS_RR_TYPE_A, LDNS_RR_CLASS_IN, LDNS_RD),
+        LDNS_STATUS_OK);
+    ldns_pkt_set_id(pkt, 77);
+    ldns_pkt_set_qr(pkt, true);
+    ldns_rr *rr = NULL;
+    cr_assert_eq(ldns_rr_new_frm_str(&rr, "example.com. 60 IN A 192.0.2.1", 0, NULL, NULL),
+                 LDNS_STATUS_OK);
+    ldns_pkt_push_rr(pkt, LDNS_SECTION_ANSWER, rr);
+    ldns_pkt_set_edns_udp_size(pkt, 1232);
+    ldns_pkt_set_edns_do(pkt, true);
+    uint8_t *wire = NULL;
+    size_t len = 0;
+    cr_assert_eq(ldns_pkt2wire(&wire, pkt, &len), LDNS_STATUS_OK);
+    ldns_pkt_free(pkt);
+
+    uint8_t small[20];
+    cr_assert_eq(forward_truncate_copy(wire, len, small, sizeof(small)), 0, "out too small");
+    size_t n = forward_truncate(wire, len);
+    size_t question_end = 12 + 13 + 4; /* example.com. is 13 bytes */
+    cr_assert_eq(n, question_end + 11);
+    cr_assert_eq(LDNS_ARCOUNT(wire), 1);
+    ldns_pkt *cut = NULL;
+    cr_assert_eq(ldns_wire2pkt(&cut, wire, n), LDNS_STATUS_OK);
+    cr_assert(ldns_pkt_tc(cut));
+    cr_assert_eq(ldns_pkt_ancount(cut), 0);
+    cr_assert_eq(ldns_pkt_edns_udp_size(cut), 1232);
+    cr_assert(ldns_pkt_edns_do(cut));
+    ldns_pkt_free(cut);
+    free(wire);
+}

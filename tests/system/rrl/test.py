@@ -34,9 +34,10 @@ dns = { rrl = { enabled = false; exempt = [ ]; responses_per_second = 1; }; };
 """
 
 
-def burst(d, n=BURST, addr="127.0.0.1", family=socket.AF_INET):
+def burst(d, n=BURST, addr="127.0.0.1", family=socket.AF_INET, edns=False):
     """Send n A queries for NAME from one UDP socket as fast as possible, reading replies in
     between so the client's own buffer never overflows, then wait 1 s for stragglers.
+    With edns, the queries carry OPT, and so must every reply (RFC 6891 §7).
     Returns (full, slipped, other): full answers, TC replies with no answer, anything else."""
     s = socket.socket(family, socket.SOCK_DGRAM)
     s.setblocking(False)
@@ -55,7 +56,7 @@ def burst(d, n=BURST, addr="127.0.0.1", family=socket.AF_INET):
                 return
 
     for i in range(n):
-        q = dns.message.make_query(NAME, "A")
+        q = dns.message.make_query(NAME, "A", use_edns=0 if edns else None)
         q.id = i
         queries[i] = q
         s.send(q.to_wire())
@@ -73,7 +74,9 @@ def burst(d, n=BURST, addr="127.0.0.1", family=socket.AF_INET):
         eq([q.to_text() for q in r.question], [q.to_text() for q in queries[r.id].question],
            "reply %d carries the question" % r.id)
         addrs = [rd.address for rrset in r.answer for rd in rrset]
-        if not r.flags & dns.flags.TC and addrs == ["192.0.2.10"]:
+        if (r.edns >= 0) != edns:
+            other.append(r.to_text())
+        elif not r.flags & dns.flags.TC and addrs == ["192.0.2.10"]:
             full += 1
         elif r.flags & dns.flags.TC and not r.answer and not r.authority and \
                 not r.additional and r.rcode() == 0:
@@ -125,10 +128,12 @@ def test_limited():
             check(not r.flags & dns.flags.TC, "TCP answer not truncated")
             eq([rd.address for rrset in r.answer for rd in rrset], ["192.0.2.10"],
                "TCP answer in full while UDP is limited")
-        # Still limited over UDP right after (the bucket has not refilled in full).
-        full2, slipped2, _ = burst(d, n=200)
+        # Still limited over UDP right after (the bucket has not refilled in full), and a
+        # slipped reply to an EDNS query keeps its OPT record.
+        full2, slipped2, other2 = burst(d, n=200, edns=True)
         check(full2 < 200 and slipped2 > 0, "UDP still limited: %d full, %d slipped"
               % (full2, slipped2))
+        eq(other2, [], "with EDNS every reply, full or slipped, carries OPT")
         if HAVE_IPV6:
             # ::1 is another client network with a bucket of its own.
             full6, _, _ = burst(d, n=RATE, addr="::1", family=socket.AF_INET6)
