@@ -20,6 +20,7 @@
 
 #include "dnsd/duration.h"
 #include "dnsd/error.h"
+#include "dnsd/names.h"
 #include "answers.h"
 #include "api.h"
 #include "apiserver.h"
@@ -27,6 +28,7 @@
 #include "journal.h"
 #include "log.h"
 #include "metrics.h"
+#include "netlist.h"
 #include "persist.h"
 #include "registry.h"
 #include "rrl.h"
@@ -487,6 +489,76 @@ static bool publish_restored(const struct registry_service *svc, void *user)
     return true;
 }
 
+/* Restored instances that claim an address outside allowed_addresses, which may have been
+ * narrowed since they registered. */
+struct disallowed {
+    const struct dnsd_config *cfg;
+    struct disallowed_instance {
+        char service[DNSD_LABEL_MAX + 1], id[DNSD_LABEL_MAX + 1];
+        char addr[INET6_ADDRSTRLEN];
+    } * v;
+    size_t n, cap;
+    bool out_of_memory;
+};
+
+static bool find_disallowed(const struct registry_service *svc, void *user)
+{
+    struct disallowed *l = user;
+    for (size_t i = 0; i < registry_service_instance_count(svc); i++) {
+        const struct registry_instance *inst = registry_service_instance(svc, i);
+        for (size_t a = 0; a < inst->n_addrs; a++) {
+            const struct registry_addr *addr = &inst->addrs[a];
+            if (netlist_contains_addr(l->cfg->allowed_addresses, l->cfg->n_allowed_addresses,
+                                      addr->family, addr->bytes))
+                continue;
+            if (l->n == l->cap) {
+                size_t cap = l->cap ? l->cap * 2 : 16;
+                struct disallowed_instance *v = realloc(l->v, cap * sizeof(*v));
+                if (v == NULL) {
+                    l->out_of_memory = true;
+                    return false;
+                }
+                l->v = v;
+                l->cap = cap;
+            }
+            struct disallowed_instance *e = &l->v[l->n++];
+            snprintf(e->service, sizeof(e->service), "%s", inst->service);
+            snprintf(e->id, sizeof(e->id), "%s", inst->id);
+            if (!inet_ntop(addr->family, addr->bytes, e->addr, sizeof(e->addr)))
+                snprintf(e->addr, sizeof(e->addr), "?");
+            break;
+        }
+    }
+    return true;
+}
+
+/* A registration made now with an address outside allowed_addresses gets 403, so one
+ * restored from the data directory is not served either: it is removed (and the removal
+ * journaled) with a warning, as if it had deregistered. */
+static int drop_disallowed(struct daemon *d, char *err, size_t err_len)
+{
+    struct disallowed l = {.cfg = &d->cfg};
+    registry_foreach_service(d->reg, find_disallowed, &l);
+    if (l.out_of_memory) {
+        free(l.v);
+        snprintf(err, err_len, "out of memory checking restored addresses");
+        return DNSD_ENOMEM;
+    }
+    for (size_t i = 0; i < l.n; i++) {
+        log_warn("registry", "%s/%s removed at start-up: it claims %s, outside allowed_addresses",
+                 l.v[i].service, l.v[i].id, l.v[i].addr);
+        /* Journaled here, as the API journals its own removals. */
+        if (registry_remove(d->reg, l.v[i].service, l.v[i].id) == 0) {
+            int rc = persist_record(d->persist, JOURNAL_REMOVE, l.v[i].service, l.v[i].id);
+            if (rc < 0)
+                log_error("persist", "%s/%s: cannot journal the removal: %s", l.v[i].service,
+                          l.v[i].id, journal_strerror(rc));
+        }
+    }
+    free(l.v);
+    return 0;
+}
+
 static int start_persistence(struct daemon *d, enum daemon_failure *why, char *err, size_t err_len)
 {
     const struct dnsd_config *cfg = &d->cfg;
@@ -523,6 +595,10 @@ static int start_persistence(struct daemon *d, enum daemon_failure *why, char *e
                  " journal records (%s, fsync %s)",
                  rep.instances, rep.journal_records, cfg->data_dir,
                  config_fsync_name(cfg->persist_fsync));
+    if ((rc = drop_disallowed(d, err, err_len)) != 0) {
+        *why = DAEMON_FAILED_RUNTIME;
+        return rc;
+    }
     struct api_persistence hooks = {
         .refusal = persist_refusal_hook,
         .written = persist_written_hook,

@@ -3,7 +3,10 @@
 # address inside a listed network registers (201); one outside every network gets 403
 # {"error":"address A is not in allowed_addresses","field":"addresses"} and changes
 # nothing (no instance, an existing instance keeps its addresses, DNS unchanged); regctl
-# prints the message and exits 1. A bad network in the config stops dnsd with exit 2.
+# prints the message and exits 1. After the list is narrowed, a restart removes the
+# restored instances it no longer allows (with a warning), and the removal is kept: a
+# second restart does not bring them back. A bad network in the config stops dnsd with
+# exit 2.
 
 import os
 import shutil
@@ -65,6 +68,28 @@ def test_registrations():
         d.must_regctl("register", "web", "cli-2", "--addr", "127.0.0.8", "--port", "80")
 
 
+def test_narrowed_after_restart():
+    data = tempfile.mkdtemp(prefix="dnsd-systest-data-")
+    try:
+        with Dnsd(args=["--data-dir", data]) as d:
+            eq(put(d, "kept", "127.0.0.5")[0], 201, "registered while any address is allowed")
+            eq(put(d, "gone", "127.0.0.6", "203.0.113.9")[0], 201, "so is this one")
+            eq(a_answer(d, "web"), ("NOERROR", ["127.0.0.5", "127.0.0.6", "203.0.113.9"]),
+               "both served")
+        with Dnsd(config=CONFIG, args=["--data-dir", data]) as d:
+            eq(a_answer(d, "web"), ("NOERROR", ["127.0.0.5"]),
+               "the instance outside the narrowed list is not served after the restart")
+            eq(instance_doc(d, "web", "gone"), None, "nor listed by the API")
+            check(instance_doc(d, "web", "kept") is not None, "the allowed one stays")
+            contains(d.stderr_text(), "web/gone removed at start-up: it claims 203.0.113.9, "
+                     "outside allowed_addresses", "a warning names it and the address")
+        with Dnsd(args=["--data-dir", data]) as d:
+            eq(a_answer(d, "web"), ("NOERROR", ["127.0.0.5"]),
+               "the removal was journaled: widening the list again does not restore it")
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+
+
 def test_bad_config():
     tmp = tempfile.mkdtemp(prefix="dnsd-systest-")
     try:
@@ -91,6 +116,7 @@ def test_bad_config():
 
 def test():
     test_registrations()
+    test_narrowed_after_restart()
     test_bad_config()
 
 
