@@ -884,69 +884,6 @@ static int resolve(struct lookup *lk, const ldns_rdf *name, unsigned depth, enum
 
 /* ---- the hot path ---- */
 
-/* A request the hot path can take, read straight from its bytes. */
-struct fast_query {
-    const uint8_t *question; /* borrowed from the request: name, type, class */
-    size_t qname_len;        /* uncompressed, root byte included */
-    uint16_t qtype;
-    bool edns;
-    uint16_t edns_udp_size;
-    bool edns_do;
-};
-
-/* Read a plain request: QUERY, one question with an uncompressed name of class IN, empty
- * answer and authority sections, at most one well-formed version-0 OPT as the only
- * additional record and nothing after it. Anything else (including every malformed
- * request) is wire.c's to judge: false. */
-static bool fast_parse(const uint8_t *req, size_t len, struct fast_query *fq)
-{
-    if (LDNS_OPCODE_WIRE(req) != LDNS_PACKET_QUERY || LDNS_QDCOUNT(req) != 1 ||
-        LDNS_ANCOUNT(req) != 0 || LDNS_NSCOUNT(req) != 0 || LDNS_ARCOUNT(req) > 1)
-        return false;
-    size_t pos = WIRE_HEADER_SIZE;
-    while (pos < len && req[pos] != 0) {
-        if (req[pos] > LDNS_MAX_LABELLEN)
-            return false; /* a pointer or an extended label type */
-        pos += 1 + (size_t)req[pos];
-    }
-    if (pos >= len || pos + 1 - WIRE_HEADER_SIZE > LDNS_MAX_DOMAINLEN || len - pos - 1 < 4)
-        return false;
-    fq->question = req + WIRE_HEADER_SIZE;
-    fq->qname_len = pos + 1 - WIRE_HEADER_SIZE;
-    fq->qtype = ldns_read_uint16(req + pos + 1);
-    if (ldns_read_uint16(req + pos + 3) != LDNS_RR_CLASS_IN)
-        return false;
-    pos += 5;
-    fq->edns = false;
-    fq->edns_udp_size = 0;
-    fq->edns_do = false;
-    if (LDNS_ARCOUNT(req) == 1) {
-        /* RFC 6891 §6.1.2: root owner, TYPE 41, CLASS = payload size, TTL = extended
-         * RCODE, VERSION, DO and Z, then RDLENGTH and options filling it exactly. */
-        if (len - pos < WIRE_OPT_SIZE || req[pos] != 0 ||
-            ldns_read_uint16(req + pos + 1) != LDNS_RR_TYPE_OPT || req[pos + 6] != 0)
-            return false;
-        fq->edns = true;
-        fq->edns_udp_size = ldns_read_uint16(req + pos + 3);
-        fq->edns_do = (req[pos + 7] & 0x80U) != 0;
-        size_t rdlen = ldns_read_uint16(req + pos + 9);
-        pos += WIRE_OPT_SIZE;
-        if (len - pos != rdlen)
-            return false;
-        size_t off = 0;
-        while (rdlen - off >= 4) {
-            size_t opt_len = ldns_read_uint16(req + pos + off + 2);
-            if (rdlen - off - 4 < opt_len)
-                return false;
-            off += 4 + opt_len;
-        }
-        if (off != rdlen)
-            return false;
-        pos += rdlen;
-    }
-    return pos == len;
-}
-
 /* The SRV targets of one answer, INSTANCE.SERVICE.D in wire form: SERVICE.D is written
  * once after room for the longest INSTANCE label, and each target is made by writing its
  * INSTANCE label just in front of it. */
@@ -1182,8 +1119,8 @@ static bool fast_answer(struct query_ctx *ctx, const struct zonestore *zs,
 {
     static const ldns_rr_type any_order[] = {LDNS_RR_TYPE_A, LDNS_RR_TYPE_AAAA, LDNS_RR_TYPE_SRV,
                                              LDNS_RR_TYPE_TXT};
-    struct fast_query fq;
-    if (ctx->cfg.full_path_only || !zs || !ans || !fast_parse(req, req_len, &fq))
+    struct wire_plain_query fq;
+    if (ctx->cfg.full_path_only || !zs || !ans || !wire_parse_plain(req, req_len, &fq))
         return false;
     if (fq.qtype != LDNS_RR_TYPE_A && fq.qtype != LDNS_RR_TYPE_AAAA &&
         fq.qtype != LDNS_RR_TYPE_SRV && fq.qtype != LDNS_RR_TYPE_TXT &&

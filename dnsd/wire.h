@@ -103,3 +103,20 @@ int wire_render(const struct wire_reply *r, size_t limit, ldns_buffer *out, bool
 /* The UDP payload limit for a reply: 512 without EDNS, else the requestor's size clamped
  * to [512, our_max] (RFC 6891 §6.2.5). */
 size_t wire_udp_limit(bool edns, uint16_t client_size, uint16_t our_max);
+
+/* A plain request, read straight from its bytes for query.c's hot path. */
+struct wire_plain_query {
+    const uint8_t *question; /* borrowed from the request: name, type, class */
+    size_t qname_len;        /* uncompressed, root byte included */
+    uint16_t qtype;
+    bool edns;
+    uint16_t edns_udp_size;
+    bool edns_do;
+};
+
+/* Read req as a plain request: QUERY, one question with an uncompressed name of class IN,
+ * empty answer and authority sections, at most one well-formed version-0 OPT as the only
+ * additional record, and nothing after it. Anything else, including every malformed
+ * request, gives false: wire_parse_query judges those.
+ * Returns: true and *out filled (pointing into req). */
+bool wire_parse_plain(const uint8_t *req, size_t len, struct wire_plain_query *out);

@@ -566,3 +566,62 @@ Test(wire, malformed_opt_after_earlier_defect_gives_no_edns)
     cr_assert_not(q.edns);
     cr_assert_eq(q.edns_udp_size, 0);
 }
+
+/* ---- wire_parse_plain: the hot path's reader ---- */
+
+Test(wire, plain_query_is_read_in_place)
+{
+    uint8_t *msg = NULL;
+    size_t len = make_query("web.service.internal.", LDNS_RR_TYPE_SRV, 1232, true, &msg);
+    struct wire_plain_query q;
+    cr_assert(wire_parse_plain(msg, len, &q));
+    cr_assert_eq(q.question, msg + WIRE_HEADER_SIZE, "points into the request");
+    cr_assert_eq(q.qname_len, 22, "web.service.internal. with its root byte");
+    cr_assert_eq(q.qtype, LDNS_RR_TYPE_SRV);
+    cr_assert(q.edns);
+    cr_assert_eq(q.edns_udp_size, 1232);
+    cr_assert(q.edns_do);
+    free(msg);
+    len = make_query("web.service.internal.", LDNS_RR_TYPE_A, 0, false, &msg);
+    cr_assert(wire_parse_plain(msg, len, &q));
+    cr_assert_not(q.edns);
+    free(msg);
+}
+
+Test(wire, plain_reader_leaves_everything_else_to_the_full_parser)
+{
+    uint8_t *msg = NULL;
+    size_t len = make_query("a.example.", LDNS_RR_TYPE_A, 0, false, &msg);
+    struct wire_plain_query q;
+    cr_assert_not(wire_parse_plain(msg, 11, &q), "shorter than a header");
+    cr_assert_not(wire_parse_plain(msg, len - 1, &q), "question cut short");
+    /* EDNS version 1: BADVERS is the full path's answer. */
+    const uint8_t v1[] = {0, 0, 41, 0x02, 0x00, 0, 1, 0, 0, 0, 0};
+    uint8_t *with_v1 = malloc(len);
+    cr_assert_not_null(with_v1);
+    memcpy(with_v1, msg, len);
+    size_t len_v1 = append(&with_v1, len, v1, sizeof(v1), LDNS_ARCOUNT_OFF);
+    cr_assert_not(wire_parse_plain(with_v1, len_v1, &q), "EDNS version 1");
+    free(with_v1);
+    /* An OPT whose RDLENGTH runs past the end. */
+    const uint8_t bad_opt[] = {0, 0, 41, 0x02, 0x00, 0, 0, 0, 0, 0, 8, 0, 10};
+    len = append(&msg, len, bad_opt, sizeof(bad_opt), LDNS_ARCOUNT_OFF);
+    cr_assert_not(wire_parse_plain(msg, len, &q), "OPT options cut short");
+    free(msg);
+    /* A compression pointer in the question, and trailing bytes. */
+    len = make_query("a.example.", LDNS_RR_TYPE_A, 0, false, &msg);
+    uint8_t ptr[] = {0xc0, 0x0c};
+    uint8_t *comp = malloc(WIRE_HEADER_SIZE + sizeof(ptr) + 4);
+    cr_assert_not_null(comp);
+    memcpy(comp, msg, WIRE_HEADER_SIZE);
+    memcpy(comp + WIRE_HEADER_SIZE, ptr, sizeof(ptr));
+    memcpy(comp + WIRE_HEADER_SIZE + sizeof(ptr), msg + len - 4, 4);
+    cr_assert_not(wire_parse_plain(comp, WIRE_HEADER_SIZE + sizeof(ptr) + 4, &q),
+                  "compressed question name");
+    free(comp);
+    uint8_t *longer = realloc(msg, len + 1);
+    cr_assert_not_null(longer);
+    longer[len] = 0;
+    cr_assert_not(wire_parse_plain(longer, len + 1, &q), "a trailing byte");
+    free(longer);
+}
