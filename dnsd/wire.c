@@ -2,6 +2,7 @@
  * DNS message parsing and rendering with ldns. Requests are walked record by record with
  * ldns_wire2dname/ldns_wire2rr so each defect gets its own reason; replies are written
  * record by record with ldns' compressing writers so the size limit is applied exactly.
+ * A plain request for the hot path is read straight from its bytes instead, without ldns.
  * ldns_status is translated here and never returned. No I/O, no RCODE policy. */
 #include "wire.h"
 
