@@ -207,20 +207,6 @@ static int decode_tags(json_t *root, struct registry_instance *inst, struct apib
     return 0;
 }
 
-/* RFC 6763 §6.4: printable US-ASCII without '=' (we also exclude space). */
-static bool meta_key_ok(const char *key)
-{
-    size_t len = strlen(key);
-    if (len < 1 || len > REGISTRY_MAX_META_KEY_LEN)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)key[i];
-        if (c < 0x21 || c > 0x7e || c == '=')
-            return false;
-    }
-    return true;
-}
-
 /* Returns: 0, APIBODY_REJECTED, DNSD_ENOMEM. */
 static int decode_meta(json_t *root, struct registry_instance *inst, struct apibody_error *bad)
 {
@@ -242,7 +228,7 @@ static int decode_meta(json_t *root, struct registry_instance *inst, struct apib
     json_t *v;
     json_object_foreach(obj, key, v)
     {
-        if (!meta_key_ok(key)) {
+        if (!registry_meta_key_is_valid(key)) {
             apibody_reject(
                 bad, "meta",
                 "meta: key \"%s\" must be 1 to %d printable ASCII characters without '=' "

@@ -434,9 +434,7 @@ static bool tags_valid(const struct registry_instance *inst)
     return true;
 }
 
-/* RFC 6763 §6.4: keys are printable US-ASCII (0x20..0x7E) excluding '='; we also exclude
- * space so that keys stay single tokens. */
-static bool meta_key_valid(const char *key)
+bool registry_meta_key_is_valid(const char *key)
 {
     size_t len = strlen(key);
     if (len < 1 || len > REGISTRY_MAX_META_KEY_LEN)
@@ -464,7 +462,8 @@ static bool meta_valid(const struct registry_instance *inst)
         return false;
     for (size_t i = 0; i < inst->n_meta; i++) {
         const struct registry_meta *m = &inst->meta[i];
-        if (!m->key || !m->value || !meta_key_valid(m->key) || !meta_value_valid(m->value))
+        if (!m->key || !m->value || !registry_meta_key_is_valid(m->key) ||
+            !meta_value_valid(m->value))
             return false;
         /* RFC 6763 §6.1: one "key=value" character-string is at most 255 bytes. */
         if (strlen(m->key) + 1 + strlen(m->value) > REGISTRY_MAX_TXT_LEN)

@@ -228,6 +228,11 @@ const struct registry_instance *registry_find_instance(const struct registry *re
  * deregister_after, leaving self-preservation), or UINT64_MAX. O(1). */
 uint64_t registry_next_deadline(const struct registry *reg);
 
+/* Is key a valid metadata key? RFC 6763 §6.4: printable US-ASCII (0x21..0x7E, space
+ * excluded so that keys stay single tokens) without '=', 1 to REGISTRY_MAX_META_KEY_LEN
+ * bytes. */
+bool registry_meta_key_is_valid(const char *key);
+
 /* Add or replace an instance; its lease runs from now_ms for inst->ttl_s. A replacement
  * keeps registered_ms and maintenance, resets the reported status to passing without a
  * note, and keeps the check state unless the check spec changed (then pending again).

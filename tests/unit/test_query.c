@@ -16,6 +16,7 @@
 #include <urcu/urcu-memb.h>
 
 #include "answers.h"
+#include "query_fixture.h"
 #include "wire.h"
 #include "dnsd/error.h"
 #include "query.h"
@@ -26,38 +27,10 @@
 #define ZONE_SERIAL 2024010101U
 
 static struct zonestore *zs;
-static struct registry *reg;
-static struct answers *ans;
 static struct query_ctx *ctx;
 
 static const struct query_config config = {
     .domain = "service.internal.", .dns_ttl = 30, .udp_max_size = 1232};
-
-static const char *const apex_addrs[] = {"192.0.2.1"};
-static const struct zonestore_apex apex = {.domain = "service.internal.",
-                                           .ns_name = "ns.service.internal.",
-                                           .ns_addresses = apex_addrs,
-                                           .n_ns_addresses = 1,
-                                           .rname = "hostmaster.service.internal.",
-                                           .serial = 100,
-                                           .refresh = 3600,
-                                           .retry = 600,
-                                           .expire = 86400,
-                                           .minimum = 30,
-                                           .ttl = 300};
-
-/* As daemon.c does: a renewal updates the lease in place, every other instance change
- * rebuilds the service; entering or leaving self-preservation names no service. */
-static void on_change(void *user, enum registry_change change, const char *service, const char *id)
-{
-    (void)user;
-    if (change == REGISTRY_CHANGE_PRESERVATION)
-        return;
-    if (change == REGISTRY_CHANGE_RENEW)
-        answers_renew_instance(ans, reg, service, id);
-    else
-        cr_assert_eq(answers_update_service(ans, reg, service), 0);
-}
 
 /* tests/data, from $DNSD_TEST_DATA (set by CTest) or relative to the source tree. */
 static const char *data_dir(void)
