@@ -36,11 +36,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(REPO, "tests", "system", "hostile"))
 
-import bench  # noqa: E402 - after the path set-up
+import benchlib  # noqa: E402 - after the path set-up
 import hostile  # noqa: E402
 
 IDLE_MS = 2000
-API_TIMEOUT_S = 30  # api_options.timeout_s: dnsd's default (bench.start_dnsd sets that group)
+API_TIMEOUT_S = 30  # api_options.timeout_s: dnsd's default (benchlib.start_dnsd sets that group)
 
 
 def parse_duration(text):
@@ -70,7 +70,7 @@ class Counters:
 
 def churn_loop(api_path, services, rate, stop, n):
     """Register, heartbeat and deregister instances c<k> at rate changes/s."""
-    api = bench.Api(api_path)
+    api = benchlib.Api(api_path)
     live = max(3, rate)  # instances alive at once
     k = 0
     t0 = time.monotonic()
@@ -82,22 +82,22 @@ def churn_loop(api_path, services, rate, stop, n):
             continue
         kind, a = k % 3, k // 3
         k += 1
-        svc = bench.service_name(a % services)
+        svc = benchlib.service_name(a % services)
         try:
             if kind == 0:
-                st, _ = api.call("PUT", bench.put_url(svc, "c%d" % a),
-                                 bench.instance_body(bench.instance_addr(a)))
+                st, _ = api.call("PUT", benchlib.put_url(svc, "c%d" % a),
+                                 benchlib.instance_body(benchlib.instance_addr(a)))
                 ok = st in (200, 201)
             elif kind == 1:
                 b = max(0, a - live // 2)
-                st, _ = api.call("PUT", bench.put_url(bench.service_name(b % services),
+                st, _ = api.call("PUT", benchlib.put_url(benchlib.service_name(b % services),
                                                       "c%d" % b) + "/heartbeat")
                 ok = st in (200, 404)  # 404: not registered yet early on
             else:
                 b = a - live
                 if b < 0:
                     continue
-                st, _ = api.call("DELETE", bench.put_url(bench.service_name(b % services),
+                st, _ = api.call("DELETE", benchlib.put_url(benchlib.service_name(b % services),
                                                          "c%d" % b))
                 ok = st == 200
         except OSError:
@@ -135,15 +135,15 @@ def hostile_loop(target, stop, n, seed):
 
 def probe(srv, services, n):
     """A known name over UDP and TCP, and the API's health."""
-    name = "%s.%s" % (bench.service_name(0), bench.DOMAIN)
+    name = "%s.%s" % (benchlib.service_name(0), benchlib.DOMAIN)
     try:
-        ok = bench.wait_dns(srv.port, name, "A", 3, 2)
+        ok = benchlib.wait_dns(srv.port, name, "A", 3, 2)
     except Exception:  # noqa: BLE001 - any failure is an error to count
         ok = False
     if not ok:
         n.add("probe_errors")
     try:
-        api = bench.Api(srv.api_path)
+        api = benchlib.Api(srv.api_path)
         st, _ = api.call("GET", "/v1/health")
         api.close()
         if st != 200:
@@ -185,7 +185,7 @@ def main():
                  "release)" % args.dnsd)
     workdir = args.workdir or tempfile.mkdtemp(prefix="dnsd-soak-")
     os.makedirs(workdir, exist_ok=True)
-    srv = bench.start_dnsd(args, workdir, None, dns_conf="tcp_idle_timeout_ms = %d;" % IDLE_MS)
+    srv = benchlib.start_dnsd(args, workdir, None, dns_conf="tcp_idle_timeout_ms = %d;" % IDLE_MS)
     n = Counters()
     stop = threading.Event()
     threads = []
@@ -193,14 +193,14 @@ def main():
     perf_state = {"qps": 0.0, "out": ""}
     samples = []
     try:
-        api = bench.Api(srv.api_path)
-        for svc, inst, addr in bench.dataset(args.services):
-            st, _ = api.call("PUT", bench.put_url(svc, inst), bench.instance_body(addr))
+        api = benchlib.Api(srv.api_path)
+        for svc, inst, addr in benchlib.dataset(args.services):
+            st, _ = api.call("PUT", benchlib.put_url(svc, inst), benchlib.instance_body(addr))
             if st not in (200, 201):
                 sys.exit("soak: registering %s/%s failed: %d" % (svc, inst, st))
         api.close()
         qfile = os.path.join(workdir, "queries.txt")
-        bench.write_queries(qfile, args.services, 100000, args.seed)
+        benchlib.write_queries(qfile, args.services, 100000, args.seed)
         time.sleep(0.5)
         fds_before = hostile.fd_count(srv.pid)
         rss_before = hostile.rss_kib(srv.pid)
