@@ -1273,10 +1273,14 @@ static bool find_wrapped_int(FILE *fp, unsigned *line, char *lit, size_t lit_len
             errno = 0;
             long long v = strtoll(tok, NULL, hex ? 16 : 10);
             if (too_long || errno == ERANGE || v > INT32_MAX || v < INT32_MIN) {
+                /* Deep groups with long names may not fit: the path is then cut, and off
+                 * never passes the buffer (snprintf returns what it would have written). */
                 size_t off = 0;
                 path[0] = '\0';
-                for (int i = 0; i < depth && i < 8; i++)
-                    off += (size_t)snprintf(path + off, path_len - off, "%s.", names[i]);
+                for (int i = 0; i < depth && i < 8 && off + 1 < path_len; i++) {
+                    int w = snprintf(path + off, path_len - off, "%s.", names[i]);
+                    off = w < 0 || (size_t)w >= path_len - off ? path_len - 1 : off + (size_t)w;
+                }
                 snprintf(path + off, path_len - off, "%s", ident);
                 snprintf(lit, lit_len, "%s", tok);
                 *line = ln;
