@@ -545,10 +545,12 @@ static int drop_disallowed(struct daemon *d, char *err, size_t err_len)
         return DNSD_ENOMEM;
     }
     for (size_t i = 0; i < l.n; i++) {
-        log_warn("registry", "%s/%s removed at start-up: it claims %s, outside allowed_addresses",
-                 l.v[i].service, l.v[i].id, l.v[i].addr);
-        /* Journaled here, as the API journals its own removals. */
+        /* Still restoring: the change callback stays quiet, so the removal is journaled
+         * here (as the API journals its own) and logged once, as this warning. */
         if (registry_remove(d->reg, l.v[i].service, l.v[i].id) == 0) {
+            log_warn("registry",
+                     "%s/%s removed at start-up: it claims %s, outside allowed_addresses",
+                     l.v[i].service, l.v[i].id, l.v[i].addr);
             int rc = persist_record(d->persist, JOURNAL_REMOVE, l.v[i].service, l.v[i].id);
             if (rc < 0)
                 log_error("persist", "%s/%s: cannot journal the removal: %s", l.v[i].service,
@@ -574,12 +576,19 @@ static int start_persistence(struct daemon *d, enum daemon_failure *why, char *e
     d->restoring = true;
     int rc =
         persist_open(d->loop, &pc, d->reg, on_persist_synced, d, &d->persist, &rep, err, err_len);
-    d->restoring = false;
     if (rc != 0) {
+        d->restoring = false;
         /* A lock held by another dnsd or an unusable directory is the environment; damaged
          * or unreadable files need the operator. */
         *why = rc <= JOURNAL_ETRUNCATED && rc >= JOURNAL_ECORRUPT ? DAEMON_FAILED_DATA
                                                                   : DAEMON_FAILED_RUNTIME;
+        return rc;
+    }
+    /* Before anything is built from the restored instances (answers, checks, memos). */
+    rc = drop_disallowed(d, err, err_len);
+    d->restoring = false;
+    if (rc != 0) {
+        *why = DAEMON_FAILED_RUNTIME;
         return rc;
     }
     registry_foreach_service(d->reg, publish_restored, d);
@@ -595,10 +604,6 @@ static int start_persistence(struct daemon *d, enum daemon_failure *why, char *e
                  " journal records (%s, fsync %s)",
                  rep.instances, rep.journal_records, cfg->data_dir,
                  config_fsync_name(cfg->persist_fsync));
-    if ((rc = drop_disallowed(d, err, err_len)) != 0) {
-        *why = DAEMON_FAILED_RUNTIME;
-        return rc;
-    }
     struct api_persistence hooks = {
         .refusal = persist_refusal_hook,
         .written = persist_written_hook,

@@ -68,7 +68,7 @@ enum metrics_forward_outcome {
 /* What response rate limiting (rrl.h) did to a UDP answer over its client's rate. */
 enum metrics_rrl_action {
     METRICS_RRL_DROPPED, /* not sent */
-    METRICS_RRL_SLIPPED, /* sent truncated: header and question with TC */
+    METRICS_RRL_SLIPPED, /* sent truncated: header, question and OPT with TC */
     METRICS_N_RRL_ACTIONS,
 };
 

@@ -49,7 +49,7 @@ struct rrl {
     uint64_t seed;
     uint32_t max_credits; /* one second's worth: the burst */
     struct bucket *table; /* owned: cfg.table_size buckets; NULL when disabled */
-    size_t stripe_span;   /* slots per stripe: >= RRL_WINDOW, or the whole table */
+    size_t stripe_span;   /* slots per stripe (the last takes the rest): >= RRL_WINDOW */
     struct stripe stripes[RRL_STRIPES];
     pthread_mutex_t summary_lock;
     uint64_t next_summary_ms; /* atomic: no summary is due before it */
@@ -90,7 +90,7 @@ int rrl_new(const struct rrl_config *cfg, uint64_t hash_seed, struct rrl **out)
     pthread_mutex_init(&rrl->summary_lock, NULL);
     /* A small table is one stripe, so that a window never spans more than two. */
     size_t n = cfg->table_size;
-    rrl->stripe_span = n >= RRL_STRIPES * RRL_WINDOW ? (n + RRL_STRIPES - 1) / RRL_STRIPES : n;
+    rrl->stripe_span = n >= RRL_STRIPES * RRL_WINDOW ? n / RRL_STRIPES : n;
     rrl->cfg = *cfg;
     rrl->seed = hash_seed;
     rrl->max_credits = cfg->responses_per_second * RRL_CREDIT;
@@ -129,6 +129,14 @@ size_t rrl_count(const struct rrl *rrl)
 size_t rrl_capacity(const struct rrl *rrl)
 {
     return rrl->table ? rrl->cfg.table_size : 0;
+}
+
+/* The stripe a slot is in. Rounding the span down makes the last stripe the largest, so
+ * every stripe has at least RRL_WINDOW slots and a window never covers three. */
+static struct stripe *stripe_of(struct rrl *rrl, size_t slot)
+{
+    size_t i = slot / rrl->stripe_span;
+    return &rrl->stripes[i < RRL_STRIPES ? i : RRL_STRIPES - 1];
 }
 
 /* Keep the first prefix bits of key (len bytes), zero the rest. */
@@ -240,7 +248,7 @@ static struct bucket *find_bucket(struct rrl *rrl, uint8_t family, const uint8_t
     }
     struct bucket *b = free_slot ? free_slot : victim;
     if (b->family == 0)
-        rrl->stripes[(size_t)(b - rrl->table) / rrl->stripe_span].used++;
+        stripe_of(rrl, (size_t)(b - rrl->table))->used++;
     memcpy(b->key, key, 16);
     b->family = family;
     b->last_ms = now_ms;
@@ -258,8 +266,8 @@ enum rrl_verdict rrl_decide(struct rrl *rrl, const struct sockaddr *client, uint
     /* The stripes the key's window touches, locked in index order (no deadlock). */
     size_t home = home_slot(rrl, family, key);
     size_t span = RRL_WINDOW < rrl->cfg.table_size ? RRL_WINDOW : rrl->cfg.table_size;
-    struct stripe *first = &rrl->stripes[home / rrl->stripe_span];
-    struct stripe *last = &rrl->stripes[(home + span - 1) % rrl->cfg.table_size / rrl->stripe_span];
+    struct stripe *first = stripe_of(rrl, home);
+    struct stripe *last = stripe_of(rrl, (home + span - 1) % rrl->cfg.table_size);
     struct stripe *lo = first < last ? first : last, *hi = first < last ? last : first;
     pthread_mutex_lock(&lo->lock);
     if (hi != lo)

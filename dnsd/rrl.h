@@ -38,7 +38,7 @@ struct rrl_config {
 enum rrl_verdict {
     RRL_SEND, /* send the answer as built */
     RRL_DROP, /* send nothing */
-    RRL_SLIP, /* send header + question with TC=1 instead (forward_truncate) */
+    RRL_SLIP, /* send header, question and OPT with TC=1 instead (forward_truncate_copy) */
 };
 
 /* Limited answers since the last summary, for one log line. */

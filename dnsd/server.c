@@ -201,7 +201,8 @@ static void log_answer(const uint8_t *req, size_t req_len, const struct sockaddr
 }
 
 /* Send a forwarded answer to the client; resp NULL: every forwarder failed, SERVFAIL.
- * Over UDP an answer larger than the client's size becomes TC with the question only. */
+ * Over UDP an answer larger than the client's size becomes TC with the question (and OPT)
+ * only. */
 static void forward_done(void *arg, const uint8_t *resp, size_t resp_len)
 {
     struct fwd_pending *p = arg;
@@ -387,7 +388,7 @@ static void udp_flush(struct server *srv)
 }
 
 /* Response rate limiting (rrl.h) of a UDP answer to client. Returns: false to drop it;
- * a slipped answer is replaced by its header and question with TC set (forward_truncate),
+ * a slipped answer is replaced by its header, question and OPT with TC set (forward_truncate_copy),
  * so that a real client retries over TCP. Logs a summary at most every 10 s. */
 static bool rate_limit(struct server *srv, const struct sockaddr *client, const uint8_t **resp,
                        size_t *resp_len)

@@ -402,6 +402,7 @@ bool wire_parse_plain(const uint8_t *req, size_t len, struct wire_plain_query *o
         LDNS_QDCOUNT(req) != 1 || LDNS_ANCOUNT(req) != 0 || LDNS_NSCOUNT(req) != 0 ||
         LDNS_ARCOUNT(req) > 1)
         return false;
+    struct wire_plain_query q = {0}; /* *out is written only on success */
     size_t pos = WIRE_HEADER_SIZE;
     while (pos < len && req[pos] != 0) {
         if (req[pos] > LDNS_MAX_LABELLEN)
@@ -410,24 +411,21 @@ bool wire_parse_plain(const uint8_t *req, size_t len, struct wire_plain_query *o
     }
     if (pos >= len || pos + 1 - WIRE_HEADER_SIZE > LDNS_MAX_DOMAINLEN || len - pos - 1 < 4)
         return false;
-    out->question = req + WIRE_HEADER_SIZE;
-    out->qname_len = pos + 1 - WIRE_HEADER_SIZE;
-    out->qtype = ldns_read_uint16(req + pos + 1);
+    q.question = req + WIRE_HEADER_SIZE;
+    q.qname_len = pos + 1 - WIRE_HEADER_SIZE;
+    q.qtype = ldns_read_uint16(req + pos + 1);
     if (ldns_read_uint16(req + pos + 3) != LDNS_RR_CLASS_IN)
         return false;
     pos += 5;
-    out->edns = false;
-    out->edns_udp_size = 0;
-    out->edns_do = false;
     if (LDNS_ARCOUNT(req) == 1) {
         /* RFC 6891 §6.1.2: root owner, TYPE 41, CLASS = payload size, TTL = extended
          * RCODE, VERSION, DO and Z, then RDLENGTH and options filling it exactly. */
         if (len - pos < WIRE_OPT_SIZE || req[pos] != 0 ||
             ldns_read_uint16(req + pos + 1) != LDNS_RR_TYPE_OPT || req[pos + 6] != 0)
             return false;
-        out->edns = true;
-        out->edns_udp_size = ldns_read_uint16(req + pos + 3);
-        out->edns_do = (req[pos + 7] & 0x80U) != 0;
+        q.edns = true;
+        q.edns_udp_size = ldns_read_uint16(req + pos + 3);
+        q.edns_do = (req[pos + 7] & 0x80U) != 0;
         size_t rdlen = ldns_read_uint16(req + pos + 9);
         pos += WIRE_OPT_SIZE;
         if (len - pos != rdlen)
@@ -443,5 +441,8 @@ bool wire_parse_plain(const uint8_t *req, size_t len, struct wire_plain_query *o
             return false;
         pos += rdlen;
     }
-    return pos == len;
+    if (pos != len)
+        return false;
+    *out = q;
+    return true;
 }

@@ -422,6 +422,7 @@ Test(rrl, free_null_does_nothing)
 struct race {
     struct rrl *rrl;
     unsigned thread;
+    unsigned nets; /* networks asked for, at most RACE_NETS */
     atomic_uint sent[RACE_NETS];
     atomic_uint limited;
 };
@@ -431,9 +432,9 @@ static void *race_decide(void *arg)
     struct race *r = arg;
     char client[32];
     for (unsigned k = 0; k < RACE_EACH; k++) {
-        for (unsigned i = 0; i < RACE_NETS; i++) {
+        for (unsigned i = 0; i < r->nets; i++) {
             /* Each thread walks the networks from its own offset, with its own hosts. */
-            unsigned net = (i + r->thread * 77) % RACE_NETS;
+            unsigned net = (i + r->thread * 77) % r->nets;
             snprintf(client, sizeof(client), "10.%u.%u.%u", net / 256, net % 256, r->thread + 1);
             struct sockaddr_storage ss;
             memset(&ss, 0, sizeof(ss));
@@ -449,14 +450,23 @@ static void *race_decide(void *arg)
     return NULL;
 }
 
-Test(rrl, threads_share_each_networks_rate)
+/* Run the race on a table of table_size buckets with the first nets networks. */
+static void race(uint32_t table_size, unsigned nets)
 {
-    struct rrl *rrl = make(50, 2);
+    struct rrl_config cfg;
+    rrl_config_init(&cfg);
+    cfg.n_exempt = 0;
+    cfg.responses_per_second = 50;
+    cfg.slip = 2;
+    cfg.table_size = table_size;
+    struct rrl *rrl = NULL;
+    cr_assert_eq(rrl_new(&cfg, SEED, &rrl), 0);
     struct race args[RACE_THREADS];
     pthread_t threads[RACE_THREADS];
     for (unsigned t = 0; t < RACE_THREADS; t++) {
         args[t].rrl = rrl;
         args[t].thread = t;
+        args[t].nets = nets;
         for (unsigned i = 0; i < RACE_NETS; i++)
             atomic_init(&args[t].sent[i], 0);
         atomic_init(&args[t].limited, 0);
@@ -467,17 +477,25 @@ Test(rrl, threads_share_each_networks_rate)
         cr_assert_eq(pthread_join(threads[t], NULL), 0);
         limited += atomic_load(&args[t].limited);
     }
-    for (unsigned i = 0; i < RACE_NETS; i++) {
+    for (unsigned i = 0; i < nets; i++) {
         unsigned sent = 0;
         for (unsigned t = 0; t < RACE_THREADS; t++)
             sent += atomic_load(&args[t].sent[i]);
-        cr_assert_eq(sent, 50, "network %u: %u answers sent, want the burst of 50", i, sent);
+        cr_assert_eq(sent, 50, "table %u, network %u: %u answers sent, want the burst of 50",
+                     table_size, i, sent);
     }
-    cr_assert_eq(limited, RACE_THREADS * RACE_NETS * RACE_EACH - RACE_NETS * 50);
-    cr_assert_eq(rrl_count(rrl), RACE_NETS);
+    cr_assert_eq(limited, RACE_THREADS * nets * RACE_EACH - nets * 50);
+    cr_assert_eq(rrl_count(rrl), nets);
     cr_assert(rrl_check(rrl));
     struct rrl_summary s;
     cr_assert(rrl_summary_due(rrl, 5000, &s));
     cr_assert_eq(s.dropped + s.slipped, limited, "every stripe's counts are summed");
     rrl_free(rrl);
+}
+
+Test(rrl, threads_share_each_networks_rate)
+{
+    race(65536, RACE_NETS);
+    /* 1025 buckets: stripes of 16 and a last one of 17, windows wrapping from it to 0. */
+    race(1025, 60);
 }
