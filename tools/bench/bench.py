@@ -33,10 +33,10 @@ import time
 
 import pipeline
 from benchlib import (
-    DOMAIN, START_TIMEOUT_S, log, Api, instance_body, put_url, service_name, instance_addr,
-    dataset, write_zone, write_queries, dns_ask, wait_dns, tree_cpu_seconds, tree_rss_kib,
-    Server, dnsd_argv, start_dnsd, start_nsd, start_knot, start_floor, register_parallel,
-    measure, start_perf, stop_perf, print_run, med, summary_table,
+    DOMAIN, START_TIMEOUT_S, collect, log, Api, instance_body, put_url, service_name,
+    instance_addr, dataset, write_zone, write_queries, dns_ask, wait_dns, tree_cpu_seconds,
+    tree_rss_kib, Server, dnsd_argv, start_dnsd, start_nsd, start_knot, start_floor,
+    register_parallel, measure, start_perf, stop_perf, print_run, med, summary_table,
 )
 
 
@@ -417,7 +417,7 @@ def register_pipelined(api_path, items, procs, sockets, batch, cpus, timeout_s=1
     for p in ps:
         p.start()
         _pin(p.pid, cpus)
-    res = _collect(ps, out_q, timeout_s + 60)
+    res = collect(ps, out_q, timeout_s + 60)
     secs = time.monotonic() - t0
     errs = [r[3] for r in res if r[3]]
     return secs, sum(r[0] for r in res), sum(r[1] for r in res), errs[0] if errs else None
@@ -552,7 +552,7 @@ def mode_durability(args, workdir, server_cpus, client_cpus, servers):
         api = Api(srv.api_path)
         st, body = api.call("POST", "/v1/snapshot")
         api.close()
-        asked, worst, lost = _collect([prober], probe_q, 30)[0]
+        asked, worst, lost = collect([prober], probe_q, 30)[0]
         time.sleep(1.0)
         with open(srv.log_path) as f:
             lines = [ln for ln in f if re.search(r"persist: snapshot \d+: %d instances" % ok, ln)]
@@ -565,8 +565,9 @@ def mode_durability(args, workdir, server_cpus, client_cpus, servers):
         sizes = {f: os.path.getsize(os.path.join(data, f)) for f in sorted(os.listdir(data))}
         log("  data directory after SIGTERM: %s" % ", ".join("%s %d" % kv for kv in sizes.items()))
         for rnd in range(args.rounds):
+            # The last service with all 3 instances (m need not be a multiple of 3).
             t_health, t_dns, srv = timed_restart(args, workdir, server_cpus, tag, "", "r%d"
-                                                 % ((m - 1) // 3))
+                                                 % (m // 3 - 1))
             servers.append(srv)
             doc = persistence_doc(srv.api_path)
             api = Api(srv.api_path)
@@ -662,20 +663,6 @@ def _run_pipe_workers(ctx, api_path, per_proc_reqs, ok_codes, args, rate_total, 
         _pin(p.pid, cpus)
         procs.append(p)
     return procs, start_evt, out_q
-
-
-def _collect(procs, out_q, timeout_s):
-    res = []
-    try:
-        for _ in procs:
-            res.append(out_q.get(timeout=timeout_s))
-    finally:
-        for p in procs:
-            p.join(5)
-            if p.is_alive():
-                p.kill()
-                p.join(5)
-    return res
 
 
 def health_items(n, checked, per_service, check_port, dereg):
@@ -815,7 +802,7 @@ def mode_health(args, workdir, server_cpus, client_cpus, servers):
         time.sleep(0.3)
         c0, t0 = tree_cpu_seconds(srv.pid), time.monotonic()
         start_evt.set()
-        res = _collect(procs, out_q, args.health_budget)
+        res = collect(procs, out_q, args.health_budget)
         t1 = time.monotonic()
         reg_ok, reg_bad = sum(x[1] for x in res), sum(x[2] for x in res)
         log("health set: %d instances in %d services (%d with a TCP check on 127.0.0.1:%d), "
@@ -880,7 +867,7 @@ def mode_health(args, workdir, server_cpus, client_cpus, servers):
         hb_t1, acc_total = time.monotonic(), accepts.value
         sw = health_sweep(srv.api_path, nsvc, 120)
         hb_stop.set()
-        res = _collect(hb_procs, hb_q, 60)
+        res = collect(hb_procs, hb_q, 60)
         hb_procs = []
         hb_secs = time.monotonic() - hb_t0
         hb_ok, hb_bad = sum(x[1] for x in res), sum(x[2] for x in res)

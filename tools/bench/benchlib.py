@@ -434,6 +434,22 @@ def _register_worker(api_path, items, start_evt, out_q):
     out_q.put((t0, t1, len(bodies), bad))
 
 
+def collect(procs, out_q, timeout_s):
+    """One result from each worker process (out_q), then the processes reaped; a worker that
+    does not exit is killed."""
+    res = []
+    try:
+        for _ in procs:
+            res.append(out_q.get(timeout=timeout_s))
+    finally:
+        for p in procs:
+            p.join(5)
+            if p.is_alive():
+                p.kill()
+                p.join(5)
+    return res
+
+
 def register_parallel(api_path, items, clients, cpus=None, timeout_s=900):
     """Registers items with `clients` processes; returns (seconds, ok, failed)."""
     items = list(items)
@@ -449,15 +465,7 @@ def register_parallel(api_path, items, clients, cpus=None, timeout_s=900):
             os.sched_setaffinity(p.pid, {int(c) for c in cpus.split(",")})
     time.sleep(0.2)
     start_evt.set()
-    res = []
-    try:
-        for _ in procs:
-            res.append(out_q.get(timeout=timeout_s))
-    finally:
-        for p in procs:
-            p.join(5)
-            if p.is_alive():
-                p.kill()
+    res = collect(procs, out_q, timeout_s)
     t0 = min(r[0] for r in res)
     t1 = max(r[1] for r in res)
     bad = sum(r[3] for r in res)
