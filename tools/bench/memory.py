@@ -15,18 +15,14 @@ import argparse
 import json
 import os
 import shutil
-import socket
-import struct
 import subprocess
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import benchlib  # noqa: E402
 import pipeline  # noqa: E402
-
-DOMAIN = "service.internal."
-
 
 def vm_rss_kib(pid):
     with open("/proc/%d/status" % pid) as f:
@@ -34,12 +30,6 @@ def vm_rss_kib(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     raise RuntimeError("no VmRSS for pid %d" % pid)
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_api(path, proc, timeout_s=10.0):
@@ -56,17 +46,6 @@ def wait_api(path, proc, timeout_s=10.0):
     raise RuntimeError("the API socket %s did not come up" % path)
 
 
-def a_query(port, name):
-    """The number of A records in dnsd's answer to name (plain UDP, no EDNS)."""
-    qname = b"".join(bytes([len(label)]) + label.encode() for label in name.rstrip(".").split("."))
-    msg = struct.pack(">HHHHHH", 0x4242, 0, 1, 0, 0, 0) + qname + b"\0" + struct.pack(">HH", 1, 1)
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.settimeout(2.0)
-        s.sendto(msg, ("127.0.0.1", port))
-        reply = s.recv(4096)
-    return struct.unpack(">H", reply[6:8])[0]
-
-
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     release = os.path.join(here, "..", "..", "build", "release")
@@ -80,7 +59,7 @@ def main():
 
     work = tempfile.mkdtemp(prefix="dnsd-memory-")
     sock = os.path.join(work, "api.sock")
-    port = free_port()
+    port = benchlib.free_port()
     conf = os.path.join(work, "dnsd.conf")
     with open(conf, "w") as f:
         f.write('listen = [ "127.0.0.1:%d" ];\napi = [ "unix:%s" ];\nlog_level = "warn";\n'
@@ -113,8 +92,9 @@ def main():
             raise RuntimeError("%d registrations failed (first: %s)" % (bad, err))
         time.sleep(0.5)
         after = vm_rss_kib(proc.pid)
-        last = "svc%d.%s" % ((args.instances - 1) // args.per_service, DOMAIN)
-        answers = a_query(port, last)
+        last = "svc%d.%s" % ((args.instances - 1) // args.per_service, benchlib.DOMAIN)
+        reply = benchlib.dns_ask(port, last, "A", 2.0)
+        answers = reply[1] if reply else 0
         print("memory: %s" % args.dnsd)
         print("  %d instances (%d per service, 2 tags and 2 meta keys each) registered in "
               "%.1f s; DNS answers %s with %d A records"
