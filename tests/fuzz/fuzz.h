@@ -4,9 +4,13 @@
  * LLVMFuzzerInitialize; it aborts when an invariant fails so the fuzzer reports the input. */
 #pragma once
 
+#include <errno.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 /* Run once before any input; may read argv. Returns: 0. */
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -25,4 +29,26 @@ static inline const char *fuzz_data_dir(void)
 #endif
     const char *d = getenv("DNSD_TEST_DATA");
     return d && d[0] ? d : fallback;
+}
+
+/* Abort, so that the fuzzer keeps the input, when an invariant fails; the message names the
+ * binary (fuzz_X or replay_X) and the invariant, which the replay tests look for. */
+static inline void fuzz_check(bool ok, const char *what)
+{
+    if (!ok) {
+        fprintf(stderr, "%s: invariant violated: %s\n", program_invocation_short_name, what);
+        abort();
+    }
+}
+
+/* Make a private directory for a target's files in dir (len bytes): on tmpfs when there is
+ * one, since writers fsync. Aborts when it cannot. */
+static inline void fuzz_temp_dir(char *dir, size_t len)
+{
+    const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+    snprintf(dir, len, "%s/dnsd-%s-XXXXXX", base, program_invocation_short_name);
+    if (!mkdtemp(dir)) {
+        perror("mkdtemp");
+        abort();
+    }
 }

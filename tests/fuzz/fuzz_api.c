@@ -41,14 +41,6 @@ struct state {
     uint64_t service_serial; /* registry serial at the last change to a service */
 };
 
-static void check(bool ok, const char *what)
-{
-    if (!ok) {
-        fprintf(stderr, "fuzz_api: invariant violated: %s\n", what);
-        abort();
-    }
-}
-
 static void on_change(void *user, enum registry_change change, const char *service, const char *id)
 {
     struct state *st = user;
@@ -56,7 +48,8 @@ static void on_change(void *user, enum registry_change change, const char *servi
     if (change == REGISTRY_CHANGE_PRESERVATION)
         return; /* registry-wide: names no service, changes no answer */
     st->service_serial = registry_serial(st->reg);
-    check(answers_update_service(st->ans, st->reg, service) == 0, "answers follow the registry");
+    fuzz_check(answers_update_service(st->ans, st->reg, service) == 0,
+               "answers follow the registry");
 }
 
 /* Register web/web-1 so that GET, DELETE and heartbeat find something without a PUT. */
@@ -74,7 +67,7 @@ static void put_seed(struct registry *reg)
     inst.port = 8080;
     inst.weight = 1;
     inst.ttl_s = 30;
-    check(registry_put(reg, &inst, NOW, NULL) == 0, "seed registration");
+    fuzz_check(registry_put(reg, &inst, NOW, NULL) == 0, "seed registration");
 }
 
 static bool has_answerable(const struct registry_service *svc, void *user)
@@ -104,22 +97,23 @@ static void check_reply(const struct api_response *r, unsigned flags, uint64_t n
 {
     if (r->status == 0) {
         /* A parked watch: never after its deadline, always for a named service. */
-        check(!(flags & API_FINAL), "a final call is never parked");
-        check(r->body == NULL && r->watch_service[0] != '\0', "a parked reply names its service");
-        check(r->watch_deadline_ms > now, "a parked reply has a future deadline");
+        fuzz_check(!(flags & API_FINAL), "a final call is never parked");
+        fuzz_check(r->body == NULL && r->watch_service[0] != '\0',
+                   "a parked reply names its service");
+        fuzz_check(r->watch_deadline_ms > now, "a parked reply has a future deadline");
         return;
     }
-    check(r->status >= 200 && r->status <= 599, "status in 200..599");
-    check(r->body && strlen(r->body) == r->body_len, "body_len is strlen(body)");
-    check(r->body_len > 0 && r->body[r->body_len - 1] == '\n', "body ends in a newline");
+    fuzz_check(r->status >= 200 && r->status <= 599, "status in 200..599");
+    fuzz_check(r->body && strlen(r->body) == r->body_len, "body_len is strlen(body)");
+    fuzz_check(r->body_len > 0 && r->body[r->body_len - 1] == '\n', "body ends in a newline");
     json_error_t jerr;
     json_t *json = json_loads(r->body, JSON_REJECT_DUPLICATES, &jerr);
-    check(json != NULL, "body is JSON");
-    check(json_is_object(json), "body is a JSON object");
+    fuzz_check(json != NULL, "body is JSON");
+    fuzz_check(json_is_object(json), "body is a JSON object");
     if (r->status >= 400 && r->status <= 499)
-        check(json_is_string(json_object_get(json, "error")), "an error reply has \"error\"");
+        fuzz_check(json_is_string(json_object_get(json, "error")), "an error reply has \"error\"");
     json_decref(json);
-    check((r->status == 405) == (r->allow != NULL), "Allow exactly with 405");
+    fuzz_check((r->status == 405) == (r->allow != NULL), "Allow exactly with 405");
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -187,10 +181,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             check_reply(&r, flags, now);
             api_response_clear(&r);
         } else {
-            check(rc == DNSD_ENOMEM, "api_handle fails only for memory");
+            fuzz_check(rc == DNSD_ENOMEM, "api_handle fails only for memory");
         }
-        check(registry_check(st.reg), "registry_check after a request");
-        check(answers_match(&st), "answers publish the registry's services");
+        fuzz_check(registry_check(st.reg), "registry_check after a request");
+        fuzz_check(answers_match(&st), "answers publish the registry's services");
     }
 out:
     api_free(api);

@@ -17,14 +17,6 @@
 static char path[64];
 static int fd = -1;
 
-static void check(bool ok, const char *what)
-{
-    if (!ok) {
-        fprintf(stderr, "fuzz_config: invariant violated: %s\n", what);
-        abort();
-    }
-}
-
 static void remove_file(void)
 {
     if (fd >= 0)
@@ -61,13 +53,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int rc = config_load_file(path, &cfg, err, sizeof(err));
     if (rc == 0) {
         char why[CONFIG_ERR_LEN] = "";
-        check(config_validate(&cfg, why, sizeof(why)) == 0, "a loaded config validates");
+        fuzz_check(config_validate(&cfg, why, sizeof(why)) == 0, "a loaded config validates");
     } else {
-        check(rc == DNSD_EPARSE || rc == DNSD_EINVAL || rc == DNSD_ENOENT,
-              "a failure is EPARSE, EINVAL or ENOENT");
-        check(memcmp(&cfg, &before, sizeof(cfg)) == 0, "config unchanged on failure");
-        check(memchr(err, '\0', sizeof(err)) != NULL && err[0] != '\0',
-              "an error message is given");
+        fuzz_check(rc == DNSD_EPARSE || rc == DNSD_EINVAL || rc == DNSD_ENOENT,
+                   "a failure is EPARSE, EINVAL or ENOENT");
+        fuzz_check(memcmp(&cfg, &before, sizeof(cfg)) == 0, "config unchanged on failure");
+        fuzz_check(memchr(err, '\0', sizeof(err)) != NULL && err[0] != '\0',
+                   "an error message is given");
     }
     return 0;
 }

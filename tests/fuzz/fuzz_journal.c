@@ -27,14 +27,6 @@ static char path[128];
 static const uint8_t *cur_data;
 static size_t cur_size;
 
-static void check(bool ok, const char *what)
-{
-    if (!ok) {
-        fprintf(stderr, "fuzz_journal: invariant violated: %s\n", what);
-        abort();
-    }
-}
-
 static void remove_dir(void)
 {
     unlink(path);
@@ -45,14 +37,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    /* tmpfs when there is one: the repair pass fsyncs. */
-    const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-    snprintf(dir, sizeof(dir), "%s/dnsd-fuzz-journal-XXXXXX", base);
-    if (!mkdtemp(dir)) {
-        perror("fuzz_journal: mkdtemp");
-        abort();
-    }
-    check(journal_file_path(path, sizeof(path), dir, 1, false) == 0, "path fits");
+    fuzz_temp_dir(dir, sizeof(dir));
+    fuzz_check(journal_file_path(path, sizeof(path), dir, 1, false) == 0, "path fits");
     atexit(remove_dir);
     return 0;
 }
@@ -62,9 +48,9 @@ static void check_reencodes(const struct journal_record *rec, const uint8_t *byt
 {
     struct journal_buf buf;
     journal_buf_init(&buf);
-    check(journal_encode_record(&buf, rec) == 0, "a decoded record encodes");
-    check(buf.len == len && memcmp(buf.data, bytes, len) == 0,
-          "a decoded record encodes to its own bytes");
+    fuzz_check(journal_encode_record(&buf, rec) == 0, "a decoded record encodes");
+    fuzz_check(buf.len == len && memcmp(buf.data, bytes, len) == 0,
+               "a decoded record encodes to its own bytes");
     journal_buf_clear(&buf);
 }
 
@@ -80,13 +66,13 @@ static size_t walk(const uint8_t *data, size_t size, size_t start)
         int d = journal_decode(data + off, size - off, &rec, &d_used);
         if (d == DNSD_ENOMEM)
             return n;
-        check(v == d, "journal_validate and journal_decode agree");
+        fuzz_check(v == d, "journal_validate and journal_decode agree");
         if (d)
             break;
-        check(v_used == d_used && d_used >= JOURNAL_FRAME_LEN + JOURNAL_MIN_PAYLOAD &&
-                  d_used <= size - off,
-              "consumed is one whole frame inside the buffer");
-        check(rec.storage != NULL, "a decoded record owns its storage");
+        fuzz_check(v_used == d_used && d_used >= JOURNAL_FRAME_LEN + JOURNAL_MIN_PAYLOAD &&
+                       d_used <= size - off,
+                   "consumed is one whole frame inside the buffer");
+        fuzz_check(rec.storage != NULL, "a decoded record owns its storage");
         check_reencodes(&rec, data + off, d_used);
         journal_record_clear(&rec);
         off += d_used;
@@ -103,15 +89,15 @@ struct seen {
 static int on_record(void *user, const struct journal_record *rec, uint64_t offset)
 {
     struct seen *s = user;
-    check(offset == s->next_offset, "records are delivered in file order without gaps");
-    check(rec->type >= JOURNAL_PUT && rec->type <= JOURNAL_MAINTENANCE,
-          "only journal record types are delivered");
+    fuzz_check(offset == s->next_offset, "records are delivered in file order without gaps");
+    fuzz_check(rec->type >= JOURNAL_PUT && rec->type <= JOURNAL_MAINTENANCE,
+               "only journal record types are delivered");
     struct journal_buf buf;
     journal_buf_init(&buf);
-    check(journal_encode_record(&buf, rec) == 0, "a replayed record encodes");
+    fuzz_check(journal_encode_record(&buf, rec) == 0, "a replayed record encodes");
     /* The file is the input, or (cut or repaired) a prefix of it. */
-    check(offset + buf.len <= cur_size && memcmp(buf.data, cur_data + offset, buf.len) == 0,
-          "a replayed record is the file's bytes at its offset");
+    fuzz_check(offset + buf.len <= cur_size && memcmp(buf.data, cur_data + offset, buf.len) == 0,
+               "a replayed record is the file's bytes at its offset");
     s->next_offset = offset + buf.len;
     journal_buf_clear(&buf);
     s->records++;
@@ -121,7 +107,7 @@ static int on_record(void *user, const struct journal_record *rec, uint64_t offs
 static uint64_t file_size(const char *p)
 {
     struct stat st;
-    check(stat(p, &st) == 0, "the journal file exists");
+    fuzz_check(stat(p, &st) == 0, "the journal file exists");
     return (uint64_t)st.st_size;
 }
 
@@ -132,29 +118,31 @@ static int replay(enum journal_repair mode, struct journal_replay_report *r, str
     s->next_offset = JOURNAL_HEADER_LEN;
     uint64_t before = file_size(path);
     int rc = journal_replay(path, on_record, s, mode, r);
-    check(rc != DNSD_ENOMEM, "no allocation fails here");
-    check(r->records == s->records, "the report counts the records delivered");
-    check(r->file_size == before, "the report gives the file's size");
-    check(r->valid_end <= r->file_size, "valid_end lies inside the file");
-    check(r->records == 0 || r->valid_end == s->next_offset, "valid_end follows the last record");
-    check(memchr(r->message, '\0', sizeof(r->message)) != NULL, "the message is terminated");
+    fuzz_check(rc != DNSD_ENOMEM, "no allocation fails here");
+    fuzz_check(r->records == s->records, "the report counts the records delivered");
+    fuzz_check(r->file_size == before, "the report gives the file's size");
+    fuzz_check(r->valid_end <= r->file_size, "valid_end lies inside the file");
+    fuzz_check(r->records == 0 || r->valid_end == s->next_offset,
+               "valid_end follows the last record");
+    fuzz_check(memchr(r->message, '\0', sizeof(r->message)) != NULL, "the message is terminated");
     if (rc == 0) {
-        check(!r->corrupt || r->repaired, "mid-file damage is refused unless repaired");
+        fuzz_check(!r->corrupt || r->repaired, "mid-file damage is refused unless repaired");
         if (r->truncated)
-            check(r->truncated_at == r->valid_end && r->message[0], "a torn tail is reported");
+            fuzz_check(r->truncated_at == r->valid_end && r->message[0], "a torn tail is reported");
         else if (!r->corrupt)
-            check(r->valid_end == r->file_size, "a clean replay reads the whole file");
+            fuzz_check(r->valid_end == r->file_size, "a clean replay reads the whole file");
     } else if (rc == JOURNAL_ECORRUPT) {
-        check(r->corrupt && r->corrupt_offset == r->valid_end &&
-                  r->resume_offset > r->corrupt_offset && r->resume_offset < r->file_size,
-              "mid-file damage names where it is and where valid records resume");
+        fuzz_check(r->corrupt && r->corrupt_offset == r->valid_end &&
+                       r->resume_offset > r->corrupt_offset && r->resume_offset < r->file_size,
+                   "mid-file damage names where it is and where valid records resume");
     } else {
-        check(rc == JOURNAL_EBADMAGIC || rc == JOURNAL_EVERSION,
-              "a replay fails only for damage, a bad magic or a bad version");
-        check(r->records == 0 && r->message[0], "a refused file delivers nothing, with a message");
+        fuzz_check(rc == JOURNAL_EBADMAGIC || rc == JOURNAL_EVERSION,
+                   "a replay fails only for damage, a bad magic or a bad version");
+        fuzz_check(r->records == 0 && r->message[0],
+                   "a refused file delivers nothing, with a message");
     }
     if (mode == JOURNAL_READ_ONLY)
-        check(file_size(path) == before, "a read-only replay changes nothing");
+        fuzz_check(file_size(path) == before, "a read-only replay changes nothing");
     return rc;
 }
 
@@ -167,8 +155,8 @@ static void run_input(const uint8_t *data, size_t size)
     walk(data, size, has_header ? JOURNAL_HEADER_LEN : 0);
 
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    check(fd >= 0 && write(fd, data, size) == (ssize_t)size && close(fd) == 0,
-          "the input is written");
+    fuzz_check(fd >= 0 && write(fd, data, size) == (ssize_t)size && close(fd) == 0,
+               "the input is written");
     cur_data = data;
     cur_size = size;
 
@@ -177,22 +165,23 @@ static void run_input(const uint8_t *data, size_t size)
     int rc = replay(JOURNAL_READ_ONLY, &r1, &s1);
     if (rc == 0 && r1.truncated) {
         /* Cutting the torn tail keeps every record, and the cut file is clean. */
-        check(replay(JOURNAL_TRUNCATE_TAIL, &r2, &s2) == 0 && r2.records == r1.records,
-              "cutting a torn tail keeps the records before it");
-        check(file_size(path) == r1.truncated_at, "the file is cut where the tail tore");
-        check(replay(JOURNAL_READ_ONLY, &r3, &s3) == 0 && !r3.truncated && r3.records == r1.records,
-              "a cut journal replays cleanly");
+        fuzz_check(replay(JOURNAL_TRUNCATE_TAIL, &r2, &s2) == 0 && r2.records == r1.records,
+                   "cutting a torn tail keeps the records before it");
+        fuzz_check(file_size(path) == r1.truncated_at, "the file is cut where the tail tore");
+        fuzz_check(replay(JOURNAL_READ_ONLY, &r3, &s3) == 0 && !r3.truncated &&
+                       r3.records == r1.records,
+                   "a cut journal replays cleanly");
     } else if (rc == JOURNAL_ECORRUPT) {
-        check(replay(JOURNAL_TRUNCATE_TAIL, &r2, &s2) == JOURNAL_ECORRUPT &&
-                  file_size(path) == size,
-              "mid-file damage is refused and left alone by default");
-        check(replay(JOURNAL_REPAIR, &r2, &s2) == 0 && r2.repaired && r2.records == r1.records,
-              "repair keeps the valid prefix");
-        check(file_size(r2.damaged_path) == size, "the damaged file is kept whole");
-        check(file_size(path) == r1.valid_end, "the repaired journal is the valid prefix");
-        check(replay(JOURNAL_READ_ONLY, &r3, &s3) == 0 && !r3.truncated && !r3.corrupt &&
-                  r3.records == r1.records,
-              "a repaired journal replays cleanly");
+        fuzz_check(replay(JOURNAL_TRUNCATE_TAIL, &r2, &s2) == JOURNAL_ECORRUPT &&
+                       file_size(path) == size,
+                   "mid-file damage is refused and left alone by default");
+        fuzz_check(replay(JOURNAL_REPAIR, &r2, &s2) == 0 && r2.repaired && r2.records == r1.records,
+                   "repair keeps the valid prefix");
+        fuzz_check(file_size(r2.damaged_path) == size, "the damaged file is kept whole");
+        fuzz_check(file_size(path) == r1.valid_end, "the repaired journal is the valid prefix");
+        fuzz_check(replay(JOURNAL_READ_ONLY, &r3, &s3) == 0 && !r3.truncated && !r3.corrupt &&
+                       r3.records == r1.records,
+                   "a repaired journal replays cleanly");
         unlink(r2.damaged_path);
     }
 }
@@ -202,7 +191,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     run_input(data, size);
     /* Again with every CRC right, so that mutated payloads reach the field decoder. */
     uint8_t *copy = malloc(size ? size : 1);
-    check(copy != NULL, "memory for a copy");
+    fuzz_check(copy != NULL, "memory for a copy");
     memcpy(copy, data, size);
     if (fuzz_fix_crcs(copy, size, size >= JOURNAL_HEADER_LEN ? JOURNAL_HEADER_LEN : size))
         run_input(copy, size);

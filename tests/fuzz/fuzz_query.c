@@ -188,14 +188,6 @@ static bool same_answer(const ldns_pkt *a, const ldns_pkt *b)
     return same;
 }
 
-static void check(bool ok, const char *what)
-{
-    if (!ok) {
-        fprintf(stderr, "fuzz_query: invariant violated: %s\n", what);
-        abort();
-    }
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
@@ -211,33 +203,33 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     const uint8_t *resp = NULL;
     size_t resp_len = SIZE_MAX;
-    check(query_answer(ctx, zs, ans, req, len, transport, now, &resp, &resp_len) == 0,
-          "query_answer returns 0");
-    check(resp_len != SIZE_MAX && (resp_len == 0 || resp), "response set");
+    fuzz_check(query_answer(ctx, zs, ans, req, len, transport, now, &resp, &resp_len) == 0,
+               "query_answer returns 0");
+    fuzz_check(resp_len != SIZE_MAX && (resp_len == 0 || resp), "response set");
     if (len < 12 || (req[2] & 0x80))
-        check(resp_len == 0, "no reply to a short request or to a response");
+        fuzz_check(resp_len == 0, "no reply to a short request or to a response");
     if (transport == QUERY_UDP)
-        check(resp_len <= udp_limit(req, len), "UDP response within the client's size");
+        fuzz_check(resp_len <= udp_limit(req, len), "UDP response within the client's size");
     else
-        check(resp_len <= 65535, "TCP response within 65535 bytes");
+        fuzz_check(resp_len <= 65535, "TCP response within 65535 bytes");
 
     if (resp_len > 0) {
-        check(resp_len >= 12, "response holds a header");
+        fuzz_check(resp_len >= 12, "response holds a header");
         ldns_pkt *pkt = NULL;
-        check(ldns_wire2pkt(&pkt, resp, resp_len) == LDNS_STATUS_OK, "response parses");
-        check(ldns_pkt_qr(pkt), "response has QR");
+        fuzz_check(ldns_wire2pkt(&pkt, resp, resp_len) == LDNS_STATUS_OK, "response parses");
+        fuzz_check(ldns_pkt_qr(pkt), "response has QR");
         if (len >= 2)
-            check(ldns_pkt_id(pkt) == (uint16_t)(req[0] << 8 | req[1]),
-                  "response ID is the query's");
+            fuzz_check(ldns_pkt_id(pkt) == (uint16_t)(req[0] << 8 | req[1]),
+                       "response ID is the query's");
 
         /* The context is reused: the same request must get the same answer again, up to
          * the order of records (registry RRsets rotate from one query to the next). */
-        check(query_answer(ctx, zs, ans, req, len, transport, now, &resp, &resp_len) == 0,
-              "query_answer returns 0 on rerun");
+        fuzz_check(query_answer(ctx, zs, ans, req, len, transport, now, &resp, &resp_len) == 0,
+                   "query_answer returns 0 on rerun");
         ldns_pkt *again = NULL;
-        check(resp_len > 0 && ldns_wire2pkt(&again, resp, resp_len) == LDNS_STATUS_OK,
-              "rerun response parses");
-        check(same_answer(pkt, again), "a rerun gives the same answer");
+        fuzz_check(resp_len > 0 && ldns_wire2pkt(&again, resp, resp_len) == LDNS_STATUS_OK,
+                   "rerun response parses");
+        fuzz_check(same_answer(pkt, again), "a rerun gives the same answer");
         ldns_pkt_free(again);
         ldns_pkt_free(pkt);
     }

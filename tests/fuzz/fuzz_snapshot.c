@@ -26,14 +26,6 @@ static char dir[64];
 static char path[128];
 static char path2[128];
 
-static void check(bool ok, const char *what)
-{
-    if (!ok) {
-        fprintf(stderr, "fuzz_snapshot: invariant violated: %s\n", what);
-        abort();
-    }
-}
-
 static void remove_dir(void)
 {
     unlink(path);
@@ -45,15 +37,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    /* tmpfs when there is one: writing a snapshot fsyncs. */
-    const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-    snprintf(dir, sizeof(dir), "%s/dnsd-fuzz-snapshot-XXXXXX", base);
-    if (!mkdtemp(dir)) {
-        perror("fuzz_snapshot: mkdtemp");
-        abort();
-    }
-    check(journal_file_path(path, sizeof(path), dir, 1, true) == 0, "path fits");
-    check(journal_file_path(path2, sizeof(path2), dir, 2, true) == 0, "path fits");
+    fuzz_temp_dir(dir, sizeof(dir));
+    fuzz_check(journal_file_path(path, sizeof(path), dir, 1, true) == 0, "path fits");
+    fuzz_check(journal_file_path(path2, sizeof(path2), dir, 2, true) == 0, "path fits");
     atexit(remove_dir);
     return 0;
 }
@@ -65,7 +51,7 @@ static void encode_instance(struct journal_buf *buf, const struct journal_instan
     memset(&rec, 0, sizeof(rec));
     rec.type = JOURNAL_PUT;
     rec.put = *inst;
-    check(journal_encode_record(buf, &rec) == 0, "a decoded instance encodes");
+    fuzz_check(journal_encode_record(buf, &rec) == 0, "a decoded instance encodes");
 }
 
 /* What a reading delivered: the instances' canonical bytes, one after another. */
@@ -128,8 +114,8 @@ static int next_instance(void *user, struct journal_instance *out)
         return 0;
     size_t start = p->next ? p->ends[p->next - 1] : 0;
     size_t used;
-    check(journal_decode(p->bytes + start, p->ends[p->next] - start, &p->cur, &used) == 0,
-          "canonical instance bytes decode");
+    fuzz_check(journal_decode(p->bytes + start, p->ends[p->next] - start, &p->cur, &used) == 0,
+               "canonical instance bytes decode");
     *out = p->cur.put;
     p->next++;
     return 1;
@@ -138,8 +124,8 @@ static int next_instance(void *user, struct journal_instance *out)
 static void run_input(const uint8_t *data, size_t size)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    check(fd >= 0 && write(fd, data, size) == (ssize_t)size && close(fd) == 0,
-          "the input is written");
+    fuzz_check(fd >= 0 && write(fd, data, size) == (ssize_t)size && close(fd) == 0,
+               "the input is written");
 
     struct seen ref, got;
     memset(&ref, 0, sizeof(ref));
@@ -149,40 +135,41 @@ static void run_input(const uint8_t *data, size_t size)
 
     struct snapshot_read_report r;
     int rc = snapshot_read(path, on_instance, &got, &r);
-    check(rc != DNSD_ENOMEM, "no allocation fails here");
-    check(r.file_size == size && r.count == got.count, "the report counts what was delivered");
-    check(memchr(r.message, '\0', sizeof(r.message)) != NULL, "the message is terminated");
-    check((rc == 0) == valid, "snapshot_read accepts exactly the valid snapshots");
-    check(rc == 0 ? r.message[0] == '\0' : r.message[0] != '\0',
-          "a message comes with every failure and only then");
+    fuzz_check(rc != DNSD_ENOMEM, "no allocation fails here");
+    fuzz_check(r.file_size == size && r.count == got.count, "the report counts what was delivered");
+    fuzz_check(memchr(r.message, '\0', sizeof(r.message)) != NULL, "the message is terminated");
+    fuzz_check((rc == 0) == valid, "snapshot_read accepts exactly the valid snapshots");
+    fuzz_check(rc == 0 ? r.message[0] == '\0' : r.message[0] != '\0',
+               "a message comes with every failure and only then");
     if (rc != 0)
-        check(rc == JOURNAL_EBADMAGIC || rc == JOURNAL_EVERSION || rc == JOURNAL_ETRUNCATED ||
-                  rc == JOURNAL_EBADLEN || rc == JOURNAL_EBADCRC || rc == JOURNAL_EBADTYPE ||
-                  rc == JOURNAL_EMALFORMED,
-              "a failure is one of the documented codes");
+        fuzz_check(rc == JOURNAL_EBADMAGIC || rc == JOURNAL_EVERSION || rc == JOURNAL_ETRUNCATED ||
+                       rc == JOURNAL_EBADLEN || rc == JOURNAL_EBADCRC || rc == JOURNAL_EBADTYPE ||
+                       rc == JOURNAL_EMALFORMED,
+                   "a failure is one of the documented codes");
     /* The callback sees the instances before any damage, as the reference did. */
-    check(got.count == ref.count, "the instances before any damage are delivered");
-    check(got.bytes.len == ref.bytes.len &&
-              (got.bytes.len == 0 || memcmp(got.bytes.data, ref.bytes.data, got.bytes.len) == 0),
-          "the instances delivered are the file's instances");
+    fuzz_check(got.count == ref.count, "the instances before any damage are delivered");
+    fuzz_check(
+        got.bytes.len == ref.bytes.len &&
+            (got.bytes.len == 0 || memcmp(got.bytes.data, ref.bytes.data, got.bytes.len) == 0),
+        "the instances delivered are the file's instances");
 
     if (valid && ref.count <= MAX_COMPARED) {
-        check(r.time_ms == time_ms && r.count == ref.count, "the END record is reported");
+        fuzz_check(r.time_ms == time_ms && r.count == ref.count, "the END record is reported");
         /* Writing the instances back gives a snapshot that reads the same. */
         struct producer p = {.bytes = ref.bytes.data, .ends = ref.ends, .n = ref.count};
         uint64_t written = 0;
-        check(snapshot_write(dir, 2, time_ms, next_instance, &p, &written) == 0 &&
-                  written == ref.count,
-              "the instances read can be written again");
+        fuzz_check(snapshot_write(dir, 2, time_ms, next_instance, &p, &written) == 0 &&
+                       written == ref.count,
+                   "the instances read can be written again");
         journal_record_clear(&p.cur);
         struct seen again;
         memset(&again, 0, sizeof(again));
         struct snapshot_read_report r2;
-        check(snapshot_read(path2, on_instance, &again, &r2) == 0 && r2.count == ref.count &&
-                  r2.time_ms == time_ms && again.bytes.len == ref.bytes.len &&
-                  (ref.bytes.len == 0 ||
-                   memcmp(again.bytes.data, ref.bytes.data, ref.bytes.len) == 0),
-              "a written snapshot reads back the same instances");
+        fuzz_check(snapshot_read(path2, on_instance, &again, &r2) == 0 && r2.count == ref.count &&
+                       r2.time_ms == time_ms && again.bytes.len == ref.bytes.len &&
+                       (ref.bytes.len == 0 ||
+                        memcmp(again.bytes.data, ref.bytes.data, ref.bytes.len) == 0),
+                   "a written snapshot reads back the same instances");
         journal_buf_clear(&again.bytes);
         unlink(path2);
     }
@@ -195,7 +182,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     run_input(data, size);
     /* Again with every CRC right, so that mutated payloads reach the field decoder. */
     uint8_t *copy = malloc(size ? size : 1);
-    check(copy != NULL, "memory for a copy");
+    fuzz_check(copy != NULL, "memory for a copy");
     memcpy(copy, data, size);
     if (fuzz_fix_crcs(copy, size, size >= JOURNAL_HEADER_LEN ? JOURNAL_HEADER_LEN : size))
         run_input(copy, size);

@@ -36,14 +36,6 @@ static const struct zonestore_apex apex = {.domain = "service.internal.",
 static char dir[64];
 static char files[4][128];
 
-static void check(bool ok, const char *what)
-{
-    if (!ok) {
-        fprintf(stderr, "fuzz_zone: invariant violated: %s\n", what);
-        abort();
-    }
-}
-
 static void remove_dir(void)
 {
     for (size_t i = 0; i < 4; i++)
@@ -55,11 +47,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    snprintf(dir, sizeof(dir), "/tmp/dnsd-fuzz-zone-XXXXXX");
-    if (!mkdtemp(dir)) {
-        perror("fuzz_zone: mkdtemp");
-        abort();
-    }
+    fuzz_temp_dir(dir, sizeof(dir));
     for (size_t i = 0; i < 4; i++)
         snprintf(files[i], sizeof(files[i]), "%s/%s", dir, file_names[i]);
     atexit(remove_dir);
@@ -70,15 +58,15 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 static void check_node(const struct zonestore_zone *zone, const struct zonestore_node *node)
 {
     const ldns_rr_list *all = zonestore_node_all(node);
-    check(all != NULL, "a node lists its records");
+    fuzz_check(all != NULL, "a node lists its records");
     for (size_t i = 0; i < ldns_rr_list_rr_count(all); i++) {
         const ldns_rr *rr = ldns_rr_list_rr(all, i);
-        check(ldns_dname_compare(ldns_rr_owner(rr), zonestore_node_name(node)) == 0,
-              "a node's records are owned by its name");
+        fuzz_check(ldns_dname_compare(ldns_rr_owner(rr), zonestore_node_name(node)) == 0,
+                   "a node's records are owned by its name");
         const ldns_rr_list *set = zonestore_node_rrset(node, ldns_rr_get_type(rr));
-        check(set && ldns_rr_list_rr_count(set) > 0, "a node's record is in its RRset");
-        check(zonestore_find_rrset(zone, ldns_rr_owner(rr), ldns_rr_get_type(rr)) != NULL,
-              "an owner's RRset is found by name");
+        fuzz_check(set && ldns_rr_list_rr_count(set) > 0, "a node's record is in its RRset");
+        fuzz_check(zonestore_find_rrset(zone, ldns_rr_owner(rr), ldns_rr_get_type(rr)) != NULL,
+                   "an owner's RRset is found by name");
     }
 }
 
@@ -90,14 +78,14 @@ static void lookup(const struct zonestore *zs, const ldns_rdf *name)
     const struct zonestore_zone *zone = zonestore_find_zone(zs, name);
     if (!zone)
         return;
-    check(ldns_dname_is_subdomain(name, zonestore_zone_origin(zone)) ||
-              ldns_dname_compare(name, zonestore_zone_origin(zone)) == 0,
-          "find_zone returns an enclosing zone");
+    fuzz_check(ldns_dname_is_subdomain(name, zonestore_zone_origin(zone)) ||
+                   ldns_dname_compare(name, zonestore_zone_origin(zone)) == 0,
+               "find_zone returns an enclosing zone");
     struct zonestore_match m;
     zonestore_lookup(zone, name, &m);
     bool has_node =
         m.kind == ZONESTORE_NAME || m.kind == ZONESTORE_WILDCARD || m.kind == ZONESTORE_DELEGATION;
-    check(has_node == (m.node != NULL), "a node exactly for NAME, WILDCARD and DELEGATION");
+    fuzz_check(has_node == (m.node != NULL), "a node exactly for NAME, WILDCARD and DELEGATION");
     if (m.node)
         check_node(zone, m.node);
 }
@@ -115,24 +103,26 @@ static void lookup_below(const struct zonestore *zs, const char *prefix, const l
 
 static void check_store(const struct zonestore *zs)
 {
-    check(zonestore_check(zs), "zonestore_check after a successful load");
+    fuzz_check(zonestore_check(zs), "zonestore_check after a successful load");
     size_t n = zonestore_zone_count(zs);
-    check(n >= 1 && n <= 2, "one zone from the file, and the apex unless the file has it");
-    check(zonestore_zone_at(zs, n) == NULL, "no zone past the count");
+    fuzz_check(n >= 1 && n <= 2, "one zone from the file, and the apex unless the file has it");
+    fuzz_check(zonestore_zone_at(zs, n) == NULL, "no zone past the count");
     for (size_t i = 0; i < n; i++) {
         const struct zonestore_zone *zone = zonestore_zone_at(zs, i);
         const ldns_rdf *origin = zonestore_zone_origin(zone);
-        check(zonestore_zone_by_origin(zs, origin) == zone, "a zone is found by its origin");
-        check(zonestore_find_zone(zs, origin) == zone, "the longest enclosing zone of an origin");
+        fuzz_check(zonestore_zone_by_origin(zs, origin) == zone, "a zone is found by its origin");
+        fuzz_check(zonestore_find_zone(zs, origin) == zone,
+                   "the longest enclosing zone of an origin");
         const ldns_rr *soa = zonestore_zone_soa(zone);
-        check(soa && ldns_rr_get_type(soa) == LDNS_RR_TYPE_SOA &&
-                  ldns_dname_compare(ldns_rr_owner(soa), origin) == 0,
-              "the SOA sits at the origin");
-        check(zonestore_zone_rr_count(zone) >= 1, "a zone counts its SOA");
+        fuzz_check(soa && ldns_rr_get_type(soa) == LDNS_RR_TYPE_SOA &&
+                       ldns_dname_compare(ldns_rr_owner(soa), origin) == 0,
+                   "the SOA sits at the origin");
+        fuzz_check(zonestore_zone_rr_count(zone) >= 1, "a zone counts its SOA");
         struct zonestore_match m;
         zonestore_lookup(zone, origin, &m);
-        check(m.kind == ZONESTORE_NAME && m.node, "the origin is a name");
-        check(zonestore_node_rrset(m.node, LDNS_RR_TYPE_SOA) != NULL, "the origin has the SOA");
+        fuzz_check(m.kind == ZONESTORE_NAME && m.node, "the origin is a name");
+        fuzz_check(zonestore_node_rrset(m.node, LDNS_RR_TYPE_SOA) != NULL,
+                   "the origin has the SOA");
         check_node(zone, m.node);
         /* Names the zone's own data points at, and a few made-up ones. */
         const ldns_rr_list *ns = zonestore_node_rrset(m.node, LDNS_RR_TYPE_NS);
@@ -162,15 +152,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(err, 0x5a, sizeof(err));
     int rc = zonestore_load(dir, &apex, &zs, err, sizeof(err));
     if (rc == 0) {
-        check(zs != NULL, "a store on success");
+        fuzz_check(zs != NULL, "a store on success");
         check_store(zs);
         zonestore_free(zs);
     } else {
-        check(zs == NULL, "no store on failure");
-        check(rc == DNSD_EPARSE || rc == DNSD_EINVAL || rc == DNSD_EIO || rc == DNSD_ENOMEM,
-              "a failure is EPARSE, EINVAL, EIO or ENOMEM");
-        check(memchr(err, '\0', sizeof(err)) != NULL && err[0] != '\0',
-              "an error message is given");
+        fuzz_check(zs == NULL, "no store on failure");
+        fuzz_check(rc == DNSD_EPARSE || rc == DNSD_EINVAL || rc == DNSD_EIO || rc == DNSD_ENOMEM,
+                   "a failure is EPARSE, EINVAL, EIO or ENOMEM");
+        fuzz_check(memchr(err, '\0', sizeof(err)) != NULL && err[0] != '\0',
+                   "an error message is given");
     }
     return 0;
 }
