@@ -188,13 +188,6 @@ static void run_input(const uint8_t *data, size_t size)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    run_input(data, size);
-    /* Again with every CRC right, so that mutated payloads reach the field decoder. */
-    uint8_t *copy = malloc(size ? size : 1);
-    fuzz_check(copy != NULL, "memory for a copy");
-    memcpy(copy, data, size);
-    if (fuzz_fix_crcs(copy, size, size >= JOURNAL_HEADER_LEN ? JOURNAL_HEADER_LEN : size))
-        run_input(copy, size);
-    free(copy);
+    fuzz_run_with_fixed_crcs(data, size, run_input);
     return 0;
 }

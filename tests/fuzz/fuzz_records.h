@@ -7,7 +7,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
+#include "fuzz.h"
 #include "journal.h"
 
 /* Rewrite the CRC of each whole frame from start on, stopping at the first bad length.
@@ -32,4 +35,18 @@ static inline bool fuzz_fix_crcs(uint8_t *data, size_t size, size_t start)
         off += JOURNAL_FRAME_LEN + n;
     }
     return changed;
+}
+
+/* Run one input through run as it is, then again with every frame's CRC right (when that
+ * changes anything), so that mutated payloads reach the field decoder. */
+static inline void fuzz_run_with_fixed_crcs(const uint8_t *data, size_t size,
+                                            void (*run)(const uint8_t *, size_t))
+{
+    run(data, size);
+    uint8_t *copy = malloc(size ? size : 1);
+    fuzz_check(copy != NULL, "memory for a copy");
+    memcpy(copy, data, size);
+    if (fuzz_fix_crcs(copy, size, size >= JOURNAL_HEADER_LEN ? JOURNAL_HEADER_LEN : size))
+        run(copy, size);
+    free(copy);
 }
